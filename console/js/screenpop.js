@@ -1,0 +1,257 @@
+// The screen pop: everything the phone tree and earlier agents learnt, readable at a glance.
+
+import { h } from "./dom.js";
+import { clock, dayAndTime, label, parseTime } from "./format.js";
+
+export function identityBadge(call, { compact = false } = {}) {
+  const identity = call.identity || {};
+  if (identity.verified) {
+    const how = identity.method ? ` by ${label(identity.method)}` : "";
+    const when = identity.verified_at ? ` at ${clock(identity.verified_at)}` : "";
+    return h(
+      "span",
+      { class: "badge badge-ok", testid: compact ? "identity-badge" : "pop-identity", dataset: { verified: "true" } },
+      h("span", { "aria-hidden": "true" }, "✔ "),
+      compact ? "Verified" : `Verified${how}${when}`,
+    );
+  }
+  const text = call.customer ? "Not verified (number matches a customer)" : "Not verified";
+  return h(
+    "span",
+    { class: "badge badge-warn", testid: compact ? "identity-badge" : "pop-identity", dataset: { verified: "false" } },
+    h("span", { "aria-hidden": "true" }, "⚠ "),
+    compact ? "Not verified" : text,
+  );
+}
+
+export function callerName(call) {
+  return call.customer?.name || call.caller_number || "Unknown caller";
+}
+
+// What the caller wants, or why the script could not help them.
+export function reasonText(call) {
+  if (call.escalation_reason) return `Escalated: ${label(call.escalation_reason)}`;
+  if (call.intent) return label(call.intent);
+  return "Reason not given";
+}
+
+function card(title, testid, ...body) {
+  const id = `${testid}-title`;
+  return h("section", { class: "card", "aria-labelledby": id, testid: `${testid}-card` }, h("h3", { id }, title), ...body);
+}
+
+function empty(text) {
+  return h("p", { class: "muted empty" }, text);
+}
+
+function callerCard(call) {
+  const c = call.customer;
+  const segment = c?.segment;
+  const previous = call.history?.[0];
+  const lastCall = previous
+    ? `${dayAndTime(previous.started_at)} · ${label(previous.intent)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · mood ${label(previous.sentiment).toLowerCase()}` : ""}`
+    : null;
+  return h(
+    "section",
+    { class: "card caller", "aria-labelledby": "pop-caller-title", testid: "pop-caller-card" },
+    h(
+      "div",
+      { class: "caller-head" },
+      h("h3", { id: "pop-caller-title", class: "caller-name", testid: "pop-customer-name" }, callerName(call)),
+      segment && segment !== "standard"
+        ? h("span", { class: `badge badge-${segment}`, testid: "pop-segment" }, label(segment))
+        : null,
+    ),
+    identityBadge(call),
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Calling from"),
+      h("dd", { testid: "pop-caller-number" }, call.caller_number || "—"),
+      c ? [h("dt", {}, "Account"), h("dd", { testid: "pop-account" }, c.account_number || "—")] : null,
+      c && segment === "standard" ? [h("dt", {}, "Segment"), h("dd", { testid: "pop-segment" }, label(segment))] : null,
+      h("dt", {}, "Language"),
+      h("dd", { testid: "pop-language" }, label(call.language)),
+      c && c.phone_numbers?.some((n) => n !== call.caller_number)
+        ? [h("dt", {}, "Numbers on file"), h("dd", {}, c.phone_numbers.join(", "))]
+        : null,
+      lastCall ? [h("dt", {}, "Last call"), h("dd", { testid: "pop-last-call" }, lastCall)] : null,
+    ),
+  );
+}
+
+function reasonCard(call) {
+  const escalated = Boolean(call.escalation_reason);
+  return h(
+    "section",
+    { class: `card reason${escalated ? " escalated" : ""}`, "aria-labelledby": "pop-reason-title", testid: "pop-reason-card" },
+    h("h3", { id: "pop-reason-title" }, escalated ? "Why a person is needed" : "Why they called"),
+    h(
+      "p",
+      { class: "reason-main" },
+      escalated
+        ? h("span", { testid: "pop-escalation-reason", class: "reason-escalation" }, label(call.escalation_reason))
+        : h("span", { testid: "pop-intent" }, call.intent ? label(call.intent) : "Not given"),
+    ),
+    escalated && call.intent ? h("p", {}, "Intent: ", h("span", { testid: "pop-intent" }, label(call.intent))) : null,
+    call.utterance
+      ? h(
+          "figure",
+          { class: "utterance" },
+          h("blockquote", { testid: "pop-utterance" }, `“${call.utterance}”`),
+          h("figcaption", {}, "In the caller's own words"),
+        )
+      : null,
+    h(
+      "dl",
+      { class: "facts" },
+      h("dt", {}, "Queue"),
+      h("dd", { testid: "pop-queue" }, label(call.queue)),
+      h("dt", {}, "Called at"),
+      h("dd", {}, clock(call.created_at)),
+    ),
+  );
+}
+
+function collectedCard(call) {
+  const entries = Object.entries(call.collected || {});
+  return card(
+    "Answers collected",
+    "pop-collected",
+    entries.length
+      ? h(
+          "dl",
+          { class: "facts", testid: "pop-collected" },
+          entries.map(([key, value]) => [h("dt", {}, label(key)), h("dd", {}, String(value))]),
+        )
+      : h("div", { testid: "pop-collected" }, empty("No other answers.")),
+  );
+}
+
+function pathCard(call) {
+  const steps = call.ivr_path || [];
+  return card(
+    "Phone tree path",
+    "pop-ivr-path",
+    steps.length
+      ? h(
+          "ol",
+          { class: "timeline", testid: "pop-ivr-path" },
+          steps.map((step, i) =>
+            h(
+              "li",
+              { testid: "ivr-step" },
+              h("time", { datetime: step.at || "" }, clock(step.at)),
+              h(
+                "div",
+                {},
+                h("span", { class: "step-node" }, `${i + 1}. ${label(step.node)}`),
+                step.prompt ? h("span", { class: "step-prompt" }, ` — ${step.prompt}`) : null,
+                h(
+                  "div",
+                  { class: "step-input" },
+                  step.input === null || step.input === undefined || step.input === ""
+                    ? h("span", { class: "muted" }, "no answer")
+                    : ["Caller: ", h("kbd", {}, step.input)],
+                ),
+              ),
+            ),
+          ),
+        )
+      : h("div", { testid: "pop-ivr-path" }, empty("The call did not go through the phone tree.")),
+  );
+}
+
+function historyCard(call) {
+  const items = call.history || [];
+  return card(
+    "Earlier calls",
+    "pop-history",
+    items.length
+      ? h(
+          "table",
+          { class: "table compact", testid: "pop-history" },
+          h(
+            "thead",
+            {},
+            h("tr", {}, h("th", { scope: "col" }, "When"), h("th", { scope: "col" }, "About"), h("th", { scope: "col" }, "Outcome"), h("th", { scope: "col" }, "Mood"), h("th", { scope: "col", class: "num" }, "Survey")),
+          ),
+          h(
+            "tbody",
+            {},
+            items.map((item) =>
+              h(
+                "tr",
+                { testid: "history-item", dataset: { callId: item.id } },
+                h("td", {}, dayAndTime(item.started_at)),
+                h("td", {}, label(item.intent)),
+                h("td", {}, h("span", { class: `outcome outcome-${item.disposition || "none"}` }, item.disposition ? label(item.disposition) : "Not wrapped")),
+                h("td", {}, item.sentiment ? h("span", { class: `mood mood-${item.sentiment}` }, label(item.sentiment)) : "—"),
+                h("td", { class: "num" }, item.csat ? `${item.csat}/5` : "—"),
+              ),
+            ),
+          ),
+        )
+      : h("div", { testid: "pop-history" }, empty(call.customer ? "No earlier calls." : "Unknown caller: no history.")),
+  );
+}
+
+function person(p) {
+  return p?.display_name || "someone";
+}
+
+// Notes and transfers in one story; a transfer's note is shown once, with the transfer.
+function timelineCard(call) {
+  const transfers = call.transfers || [];
+  const transferNotes = new Set(transfers.map((t) => `${t.from_agent?.id ?? ""}|${t.note ?? ""}`));
+  const items = [];
+  for (const t of transfers) items.push({ kind: "transfer", at: t.at, t });
+  for (const n of call.notes || []) {
+    if (transferNotes.has(`${n.author?.id ?? ""}|${n.text}`)) continue;
+    items.push({ kind: "note", at: n.at, n });
+  }
+  items.sort((a, b) => (parseTime(a.at)?.getTime() ?? 0) - (parseTime(b.at)?.getTime() ?? 0));
+  return card(
+    "Notes and transfers",
+    "pop-timeline",
+    items.length
+      ? h(
+          "ol",
+          { class: "timeline", testid: "pop-timeline" },
+          items.map((item) => {
+            if (item.kind === "note") {
+              return h(
+                "li",
+                { testid: "note-item" },
+                h("time", { datetime: item.at || "" }, clock(item.at)),
+                h("div", {}, h("strong", {}, person(item.n.author)), " noted: ", h("span", { class: "note-text" }, item.n.text)),
+              );
+            }
+            const t = item.t;
+            const to = t.to_agent ? person(t.to_agent) : `queue ${label(t.to_queue)}`;
+            return h(
+              "li",
+              { testid: "transfer-item", class: "transfer" },
+              h("time", { datetime: item.at || "" }, clock(item.at)),
+              h(
+                "div",
+                {},
+                h("strong", {}, t.from_agent ? person(t.from_agent) : "The system"),
+                " transferred to ",
+                h("strong", {}, to),
+                t.note ? h("div", { class: "note-text" }, `“${t.note}”`) : null,
+              ),
+            );
+          }),
+        )
+      : h("div", { testid: "pop-timeline" }, empty("No notes yet.")),
+  );
+}
+
+export function renderScreenPop(call) {
+  return [
+    h("div", { class: "pop-grid" }, callerCard(call), reasonCard(call)),
+    h("div", { class: "pop-grid" }, pathCard(call), h("div", { class: "stack" }, timelineCard(call), collectedCard(call))),
+    historyCard(call),
+  ];
+}
