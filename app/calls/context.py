@@ -1,0 +1,177 @@
+"""The call context: everything the caller told the phone tree, built for many calls at once."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Sequence
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.calls.models import FINAL_STATES, Call, IvrStep, Note, Transfer
+from app.calls.schemas import (
+    CallContext,
+    HistoryItem,
+    Identity,
+    NoteOut,
+    Person,
+    StepOut,
+    TransferOut,
+)
+from app.customers.models import Customer
+from app.customers.schemas import CustomerBrief
+from app.users.models import User
+
+HISTORY = 5
+# Enough final calls per customer that an ended call still finds five that came before it.
+HISTORY_WINDOW = 20
+
+
+async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContext]:
+    """Contexts of the calls, in a handful of queries whatever their number."""
+    if not calls:
+        return []
+    ids = [c.id for c in calls]
+    steps: dict[int, list[IvrStep]] = defaultdict(list)
+    for step in (
+        await session.execute(
+            select(IvrStep).where(IvrStep.call_id.in_(ids)).order_by(IvrStep.at, IvrStep.id)
+        )
+    ).scalars():
+        steps[step.call_id].append(step)
+    notes: dict[int, list[Note]] = defaultdict(list)
+    for note in (
+        await session.execute(select(Note).where(Note.call_id.in_(ids)).order_by(Note.at, Note.id))
+    ).scalars():
+        notes[note.call_id].append(note)
+    transfers: dict[int, list[Transfer]] = defaultdict(list)
+    for tr in (
+        await session.execute(
+            select(Transfer).where(Transfer.call_id.in_(ids)).order_by(Transfer.at, Transfer.id)
+        )
+    ).scalars():
+        transfers[tr.call_id].append(tr)
+
+    people_ids = {n.author_id for ns in notes.values() for n in ns}
+    people_ids |= {t.from_agent_id for ts in transfers.values() for t in ts}
+    people_ids |= {t.to_agent_id for ts in transfers.values() for t in ts}
+    people_ids.discard(None)
+    people: dict[int, Person] = {}
+    if people_ids:
+        for uid, name in await session.execute(
+            select(User.id, User.display_name).where(User.id.in_(people_ids))
+        ):
+            people[uid] = Person(id=uid, display_name=name)
+
+    customer_ids = {c.customer_id for c in calls if c.customer_id is not None}
+    customers: dict[int, Customer] = {}
+    history: dict[int, list[Call]] = defaultdict(list)
+    if customer_ids:
+        for customer in (
+            await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))
+        ).scalars():
+            customers[customer.id] = customer
+        # Each customer's newest final calls, ranked per customer so none crowds out another.
+        rank = (
+            func.row_number()
+            .over(partition_by=Call.customer_id, order_by=(Call.created_at.desc(), Call.id.desc()))
+            .label("rank")
+        )
+        ranked = (
+            select(Call.id, rank)
+            .where(Call.customer_id.in_(customer_ids), Call.state.in_(FINAL_STATES))
+            .subquery()
+        )
+        earlier = (
+            await session.execute(
+                select(Call)
+                .join(ranked, ranked.c.id == Call.id)
+                .where(ranked.c.rank <= HISTORY_WINDOW)
+                .order_by(Call.created_at.desc(), Call.id.desc())
+            )
+        ).scalars()
+        for past in earlier:
+            assert past.customer_id is not None
+            history[past.customer_id].append(past)
+
+    def person(uid: int | None) -> Person | None:
+        return None if uid is None else people.get(uid)
+
+    out = []
+    for call in calls:
+        customer = customers.get(call.customer_id) if call.customer_id else None
+        past = [
+            HistoryItem(
+                id=p.id,
+                started_at=p.created_at,
+                intent=p.intent,
+                disposition=p.disposition,
+                sentiment=p.sentiment,
+                csat=p.csat,
+            )
+            for p in history.get(call.customer_id or 0, [])
+            if p.id != call.id and p.created_at <= call.created_at
+        ][:HISTORY]
+        out.append(
+            CallContext(
+                id=call.id,
+                state=call.state,
+                caller_number=call.caller_number,
+                language=call.language,
+                customer=CustomerBrief.model_validate(customer) if customer else None,
+                identity=Identity(
+                    verified=call.verified,
+                    method="account_pin" if call.verify_method == "account_pin" else None,
+                    verified_at=call.verified_at,
+                ),
+                intent=call.intent,
+                queue=call.queue,
+                escalation_reason=call.escalation_reason,
+                utterance=call.utterance,
+                collected=dict(call.collected or {}),
+                ivr_path=[
+                    StepOut(node=s.node, prompt=s.prompt, input=s.input, at=s.at)
+                    for s in steps[call.id]
+                ],
+                notes=[
+                    NoteOut(author=person(n.author_id), text=n.text, at=n.at)
+                    for n in notes[call.id]
+                ],
+                transfers=[
+                    TransferOut(
+                        from_agent=person(t.from_agent_id),
+                        to_queue=t.to_queue,
+                        to_agent=person(t.to_agent_id),
+                        note=t.note,
+                        at=t.at,
+                    )
+                    for t in transfers[call.id]
+                ],
+                history=past,
+                agent_id=call.agent_id,
+                created_at=call.created_at,
+                queued_at=call.queued_at,
+                connected_at=call.connected_at,
+                ended_at=call.ended_at,
+                disposition=call.disposition,
+                sentiment=call.sentiment,
+                csat=call.csat,
+                had_to_repeat=call.had_to_repeat,
+                offer_expires_at=call.offer_expires_at if call.state == "offered" else None,
+            )
+        )
+    return out
+
+
+async def one(session: AsyncSession, call: Call) -> CallContext:
+    return (await build(session, [call]))[0]
+
+
+def wait_s(call: Call, now: datetime) -> float | None:
+    if call.queued_at is None:
+        return None
+    until = (
+        call.connected_at if call.state not in ("queued", "offered") and call.connected_at else now
+    )
+    return max(0.0, round((until - call.queued_at).total_seconds(), 1))

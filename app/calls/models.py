@@ -1,0 +1,116 @@
+"""Calls and everything that travels with them: IVR steps, notes, transfers, who saw them."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class CallState(enum.StrEnum):
+    ivr = "ivr"
+    queued = "queued"
+    offered = "offered"
+    connected = "connected"
+    wrapup = "wrapup"
+    ended = "ended"
+    abandoned = "abandoned"
+
+
+FINAL_STATES = (CallState.ended.value, CallState.abandoned.value)
+ESCALATIONS = "escalations"
+
+
+class Call(Base):
+    __tablename__ = "calls"
+    __table_args__ = (Index("ix_calls_state_queue", "state", "queue"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    state: Mapped[str] = mapped_column(String(16), default=CallState.ivr.value)
+    caller_number: Mapped[str] = mapped_column(String(20))
+    language: Mapped[str | None] = mapped_column(String(8), default=None)
+    customer_id: Mapped[int | None] = mapped_column(
+        ForeignKey("customers.id", ondelete="SET NULL"), index=True, default=None
+    )
+    # The number matched a customer: a hint for the agent, not a verification.
+    caller_known: Mapped[bool] = mapped_column(default=False)
+    verified: Mapped[bool] = mapped_column(default=False)
+    verify_method: Mapped[str | None] = mapped_column(String(32), default=None)
+    verified_at: Mapped[datetime | None] = mapped_column(default=None)
+    verify_failures: Mapped[int] = mapped_column(default=0)
+    intent: Mapped[str | None] = mapped_column(String(64), default=None)
+    queue: Mapped[str | None] = mapped_column(String(64), default=None)
+    escalation_reason: Mapped[str | None] = mapped_column(String(64), default=None)
+    utterance: Mapped[str | None] = mapped_column(Text, default=None)
+    collected: Mapped[dict[str, Any]] = mapped_column(default=dict)
+    vip: Mapped[bool] = mapped_column(default=False)
+    agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
+    )
+    offer_expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    # Agents that rejected the call: it is not offered to them again.
+    rejected_by: Mapped[list[Any]] = mapped_column(default=list)
+    announced_position: Mapped[int | None] = mapped_column(default=None)
+    disposition: Mapped[str | None] = mapped_column(String(16), default=None)
+    sentiment: Mapped[str | None] = mapped_column(String(16), default=None)
+    csat: Mapped[int | None] = mapped_column(default=None)
+    had_to_repeat: Mapped[bool | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_queued_at: Mapped[datetime | None] = mapped_column(default=None)
+    connected_at: Mapped[datetime | None] = mapped_column(default=None)
+    first_connected_at: Mapped[datetime | None] = mapped_column(default=None)
+    hungup_at: Mapped[datetime | None] = mapped_column(default=None)
+    ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class CallAgent(Base):
+    """Every agent a call was ever offered or assigned to: the agent's right to see it."""
+
+    __tablename__ = "call_agents"
+
+    call_id: Mapped[int] = mapped_column(
+        ForeignKey("calls.id", ondelete="CASCADE"), primary_key=True
+    )
+    agent_id: Mapped[int] = mapped_column(
+        ForeignKey("users.id", ondelete="CASCADE"), primary_key=True, index=True
+    )
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class IvrStep(Base):
+    __tablename__ = "ivr_steps"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    node: Mapped[str] = mapped_column(String(64))
+    prompt: Mapped[str] = mapped_column(Text)
+    input: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Note(Base):
+    __tablename__ = "notes"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    author_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    text: Mapped[str] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class Transfer(Base):
+    __tablename__ = "transfers"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    from_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    to_queue: Mapped[str | None] = mapped_column(String(64))
+    to_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -1,0 +1,202 @@
+"""Wire schemas of calls: the IVR's inputs, the agents' actions and the call context."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
+
+from app.customers.schemas import CustomerBrief
+from app.validation import E164, Id, Text, Word
+
+Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+StepText = Annotated[str, StringConstraints(max_length=2000)]
+Input = Annotated[str, StringConstraints(max_length=500)]
+Utterance = Annotated[str, StringConstraints(strip_whitespace=True, max_length=2000)]
+Key = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+Value = Annotated[str, StringConstraints(max_length=500)]
+NodeName = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.:-]{1,64}$")]
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- IVR inputs ---------------------------------------------------------------------------
+
+
+class CallCreate(Strict):
+    caller_number: E164
+    language: Literal["en", "es"] | None = None
+
+
+class CallCreated(BaseModel):
+    id: int
+    state: str
+    caller_known: bool
+
+
+class VerifyIn(Strict):
+    # Digits of any length are a try (a short account number is a wrong one, as the caller
+    # would expect it to count); anything but digits is not keypad input and is refused.
+    account_number: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,16}$")]
+    pin: Annotated[str, StringConstraints(pattern=r"^[0-9]{1,12}$")]
+
+
+class VerifyOut(BaseModel):
+    verified: bool
+    attempts_left: int
+    locked: bool
+
+
+class StepIn(Strict):
+    node: NodeName
+    prompt: StepText
+    input: Input | None = None
+
+
+class HandoffIn(Strict):
+    intent: Word | None = None
+    collected: dict[Key, Value] = Field(default_factory=dict, max_length=50)
+    utterance: Utterance | None = None
+    escalate_reason: Word | None = None
+
+
+class QueuedOut(BaseModel):
+    id: int
+    state: str
+    queue: str
+    position: int
+
+
+class SurveyIn(Strict):
+    csat: Annotated[int, Field(ge=1, le=5)]
+    had_to_repeat: bool
+
+
+class PositionOut(BaseModel):
+    state: str
+    queue: str | None
+    position: int | None
+    wait_s: float | None
+
+
+# --- agent and supervisor inputs ------------------------------------------------------------
+
+
+class NoteIn(Strict):
+    text: Text
+
+
+class TransferIn(Strict):
+    queue: Word | None = None
+    agent_id: Id | None = None
+    note: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
+
+    @model_validator(mode="after")
+    def _one_target(self) -> TransferIn:
+        if (self.queue is None) == (self.agent_id is None):
+            raise ValueError("give exactly one of queue or agent_id")
+        return self
+
+
+class EscalateIn(Strict):
+    reason: Word
+
+
+class WrapIn(Strict):
+    disposition: Literal["resolved", "follow_up", "unresolved"]
+    sentiment: Literal["positive", "neutral", "negative"]
+    notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
+
+
+class AssignIn(Strict):
+    agent_id: Id
+
+
+# --- the call context -----------------------------------------------------------------------
+
+
+class Identity(BaseModel):
+    verified: bool
+    method: Literal["account_pin"] | None
+    verified_at: datetime | None
+
+
+class StepOut(BaseModel):
+    node: str
+    prompt: str
+    input: str | None
+    at: datetime
+
+
+class Person(BaseModel):
+    id: int
+    display_name: str
+
+
+class NoteOut(BaseModel):
+    author: Person | None
+    text: str
+    at: datetime
+
+
+class TransferOut(BaseModel):
+    from_agent: Person | None
+    to_queue: str | None
+    to_agent: Person | None
+    note: str | None
+    at: datetime
+
+
+class HistoryItem(BaseModel):
+    id: int
+    started_at: datetime
+    intent: str | None
+    disposition: str | None
+    sentiment: str | None
+    csat: int | None
+
+
+class CallContext(BaseModel):
+    id: int
+    state: str
+    caller_number: str
+    language: str | None
+    customer: CustomerBrief | None
+    identity: Identity
+    intent: str | None
+    queue: str | None
+    escalation_reason: str | None
+    utterance: str | None
+    collected: dict[str, Any]
+    ivr_path: list[StepOut]
+    notes: list[NoteOut]
+    transfers: list[TransferOut]
+    history: list[HistoryItem]
+    agent_id: int | None
+    created_at: datetime
+    queued_at: datetime | None
+    connected_at: datetime | None
+    ended_at: datetime | None
+    # Additions (docs/API.md): what the call cost the caller, for the next agent to see.
+    disposition: str | None = None
+    sentiment: str | None = None
+    csat: int | None = None
+    had_to_repeat: bool | None = None
+    offer_expires_at: datetime | None = None
+
+
+class EscalationOut(CallContext):
+    reason: str | None
+    wait_s: float | None
+    agent: Person | None
+
+
+class QueueStats(BaseModel):
+    name: str
+    waiting: int
+    longest_wait_s: float
+    agents_available: int
+    agents_signed_in: int

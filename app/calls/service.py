@@ -1,0 +1,446 @@
+"""The call lifecycle: the IVR's handoff, the agents' actions and the supervisors' assignments.
+
+Each function runs in the caller's transaction, locks the rows it judges, and writes the events
+the change causes to the outbox.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import timedelta
+
+from sqlalchemy import func, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.auth.service import verify_secret_async
+from app.calls import context
+from app.calls.models import (
+    ESCALATIONS,
+    FINAL_STATES,
+    Call,
+    CallAgent,
+    CallState,
+    IvrStep,
+    Note,
+    Transfer,
+)
+from app.calls.schemas import (
+    CallContext,
+    CallCreate,
+    EscalationOut,
+    HandoffIn,
+    NoteIn,
+    Person,
+    PositionOut,
+    QueuedOut,
+    StepIn,
+    SurveyIn,
+    TransferIn,
+    VerifyIn,
+    VerifyOut,
+    WrapIn,
+)
+from app.context import AppContext
+from app.customers import service as customers
+from app.customers.models import Customer, VerificationFailure
+from app.db import utcnow
+from app.errors import Conflict, Invalid, NotFound
+from app.realtime.outbox import emit
+from app.routing import service as routing
+from app.users.models import AgentStatus, Role, User
+
+MAX_TRIES = 3
+LOCK_WINDOW = timedelta(minutes=15)
+LOCK_FOR = timedelta(minutes=15)
+LIST_LIMIT = 500
+ACTIVE = (CallState.queued.value, CallState.offered.value, CallState.connected.value)
+
+
+def _ctx(session: AsyncSession) -> AppContext:
+    ctx: AppContext = session.info["ctx"]
+    return ctx
+
+
+async def _publish(
+    session: AsyncSession, type_: str, call: Call, *, agent: bool = True, to: int | None = None
+) -> None:
+    """An event carrying the call context, to the supervisors and to its agent (or to `to`)."""
+    await session.flush()
+    data = (await context.one(session, call)).model_dump(mode="json")
+    emit(session, type_, data, user_id=to if to is not None else (call.agent_id if agent else None))
+
+
+# --- lookups and rights ---------------------------------------------------------------------
+
+
+async def get_locked(session: AsyncSession, call_id: int) -> Call:
+    call = await routing.lock_call(session, call_id)
+    if call is None:
+        raise NotFound("call not found")
+    return call
+
+
+async def visible(session: AsyncSession, *, call_id: int, user: User) -> Call:
+    """The call, locked, if the user may see it: supervisors all, agents those ever theirs."""
+    call = await routing.lock_call(session, call_id)
+    if call is None:
+        raise NotFound("call not found")
+    if user.role != Role.supervisor and await session.get(CallAgent, (call.id, user.id)) is None:
+        raise NotFound("call not found")
+    return call
+
+
+def _require_mine(call: Call, user: User, *states: str) -> None:
+    if call.agent_id != user.id or call.state not in states:
+        raise Conflict(
+            f"the call is {call.state}" + ("" if call.agent_id == user.id else " and not yours")
+        )
+
+
+# --- the IVR's routes -------------------------------------------------------------------------
+
+
+async def create(session: AsyncSession, *, data: CallCreate) -> Call:
+    customer = await customers.match_phone(session, number=data.caller_number)
+    call = Call(
+        caller_number=data.caller_number,
+        language=data.language or (customer.language if customer else None),
+        customer_id=customer.id if customer else None,
+        caller_known=customer is not None,
+        vip=bool(customer and customer.segment == "vip"),
+        collected={},
+        rejected_by=[],
+    )
+    session.add(call)
+    await session.flush()
+    await _publish(session, "call.created", call, agent=False)
+    return call
+
+
+async def verify(session: AsyncSession, *, call: Call, data: VerifyIn) -> VerifyOut:
+    if call.state != CallState.ivr.value:
+        raise Conflict(f"the call is {call.state}: verification happens in the phone tree")
+    now = utcnow()
+    customer = await customers.get_by_account(session, account_number=data.account_number)
+    if customer is not None:
+        customer = (
+            await session.execute(
+                select(Customer).where(Customer.id == customer.id).with_for_update()
+            )
+        ).scalar_one()
+    locked = bool(customer and customer.locked_until and customer.locked_until > now)
+    call_left = MAX_TRIES - call.verify_failures
+    if call_left <= 0:
+        return VerifyOut(verified=False, attempts_left=0, locked=locked)
+    # Always pay for one hash check, so that timing does not tell known accounts from unknown.
+    pin_ok = await verify_secret_async(customer.pin_hash if customer else None, data.pin)
+    account_failures = 0
+    if customer is not None:
+        account_failures = (
+            await session.execute(
+                select(func.count(VerificationFailure.id)).where(
+                    VerificationFailure.account_number == customer.account_number,
+                    VerificationFailure.at > now - LOCK_WINDOW,
+                )
+            )
+        ).scalar_one()
+    if pin_ok and not locked and customer is not None:
+        call.customer_id = customer.id
+        call.verified = True
+        call.verify_method = "account_pin"
+        call.verified_at = now
+        call.vip = customer.segment == "vip"
+        call.language = call.language or customer.language
+        left = min(call_left, MAX_TRIES - account_failures)
+        await _publish(session, "call.updated", call, agent=False)
+        return VerifyOut(verified=True, attempts_left=max(0, left), locked=False)
+    call.verify_failures += 1
+    call_left -= 1
+    if customer is not None and not locked:
+        session.add(
+            VerificationFailure(account_number=customer.account_number, call_id=call.id, at=now)
+        )
+        account_failures += 1
+        if account_failures >= MAX_TRIES:
+            customer.locked_until = now + LOCK_FOR
+            locked = True
+    account_left = 0 if locked else MAX_TRIES - account_failures
+    return VerifyOut(
+        verified=False, attempts_left=max(0, min(call_left, account_left)), locked=locked
+    )
+
+
+async def add_step(session: AsyncSession, *, call: Call, data: StepIn) -> IvrStep:
+    if call.state in FINAL_STATES:
+        raise Conflict(f"the call is {call.state}")
+    step = IvrStep(call_id=call.id, node=data.node, prompt=data.prompt, input=data.input)
+    session.add(step)
+    await session.flush()
+    if call.state == CallState.ivr.value:
+        # Supervisors watch callers still in the tree.
+        await _publish(session, "call.updated", call, agent=False)
+    return step
+
+
+async def handoff(session: AsyncSession, *, call: Call, data: HandoffIn) -> QueuedOut:
+    if call.state != CallState.ivr.value:
+        raise Conflict(f"the call is {call.state}: it was handed off already")
+    queue = _ctx(session).flow.queue_for(data.intent) if data.intent else None
+    reason = data.escalate_reason
+    if reason is not None or queue is None:
+        queue = ESCALATIONS
+        reason = reason or "unscripted"
+    elif queue == ESCALATIONS:
+        reason = "caller_requested"
+    now = utcnow()
+    call.intent = data.intent
+    call.collected = dict(data.collected)
+    call.utterance = data.utterance
+    call.escalation_reason = reason
+    if call.language is None and data.collected.get("language") in ("en", "es"):
+        call.language = data.collected["language"]
+    call.first_queued_at = now
+    routing.requeue(session, call, queue=queue)
+    await _publish(session, "call.updated", call, agent=False)
+    position = await routing.position(session, call)
+    return QueuedOut(id=call.id, state=call.state, queue=queue, position=position or 1)
+
+
+async def hangup(session: AsyncSession, *, call: Call) -> CallContext:
+    now = utcnow()
+    if call.state in (CallState.ivr.value, CallState.queued.value, CallState.offered.value):
+        if call.state == CallState.offered.value:
+            await routing.revoke_offer(session, call, reason="abandoned", now=now)
+        call.state = CallState.abandoned.value
+        call.hungup_at = call.ended_at = now
+        call.agent_id = None
+        call.offer_expires_at = None
+        await _publish(session, "call.abandoned", call, agent=False)
+    elif call.state == CallState.connected.value:
+        call.state = CallState.wrapup.value
+        call.hungup_at = now
+        if call.agent_id is not None:
+            agent = await routing.lock_user(session, call.agent_id)
+            if agent is not None:
+                routing.set_status(session, agent, AgentStatus.wrapup.value, now)
+        await _publish(session, "call.updated", call)
+    else:
+        raise Conflict(f"the call is {call.state}: the caller is gone already")
+    return await context.one(session, call)
+
+
+async def survey(session: AsyncSession, *, call: Call, data: SurveyIn) -> CallContext:
+    if call.state not in (CallState.wrapup.value, CallState.ended.value):
+        raise Conflict(f"the call is {call.state}: the survey follows a call with an agent")
+    if call.csat is not None:
+        raise Conflict("the survey was answered already")
+    call.csat = data.csat
+    call.had_to_repeat = data.had_to_repeat
+    await _publish(session, "call.updated", call, agent=False)
+    return await context.one(session, call)
+
+
+async def position(session: AsyncSession, *, call: Call) -> PositionOut:
+    pos = await routing.position(session, call)
+    return PositionOut(
+        state=call.state, queue=call.queue, position=pos, wait_s=context.wait_s(call, utcnow())
+    )
+
+
+# --- the agents' routes -----------------------------------------------------------------------
+
+
+async def accept(session: AsyncSession, *, call: Call, user: User) -> CallContext:
+    _require_mine(call, user, CallState.offered.value)
+    now = utcnow()
+    agent = await routing.lock_user(session, user.id)
+    assert agent is not None
+    call.state = CallState.connected.value
+    call.offer_expires_at = None
+    call.connected_at = now
+    call.first_connected_at = call.first_connected_at or now
+    routing.set_status(session, agent, AgentStatus.busy.value, now)
+    await _publish(session, "call.connected", call)
+    return await context.one(session, call)
+
+
+async def reject(session: AsyncSession, *, call: Call, user: User) -> CallContext:
+    _require_mine(call, user, CallState.offered.value)
+    now = utcnow()
+    call.rejected_by = sorted({*(call.rejected_by or []), user.id})
+    agent = await routing.lock_user(session, user.id)
+    assert agent is not None
+    call.offer_expires_at = None
+    routing.release(session, agent, reason="reject", now=now)
+    routing.requeue(session, call)
+    return await context.one(session, call)
+
+
+async def add_note(session: AsyncSession, *, call: Call, user: User, data: NoteIn) -> Note:
+    if user.role != Role.supervisor:
+        _require_mine(
+            call, user, CallState.offered.value, CallState.connected.value, CallState.wrapup.value
+        )
+    note = Note(call_id=call.id, author_id=user.id, text=data.text)
+    session.add(note)
+    await _publish(session, "call.updated", call)
+    return note
+
+
+async def _free_agent_after(session: AsyncSession, call: Call, user: User) -> None:
+    agent = await routing.lock_user(session, user.id)
+    assert agent is not None
+    routing.release(session, agent, reason="wrap", now=utcnow())
+
+
+async def _target_agent(session: AsyncSession, agent_id: int) -> User:
+    agent = await routing.lock_user(session, agent_id)
+    if agent is None or agent.role != Role.agent.value:
+        raise NotFound("agent not found")
+    if agent.status == AgentStatus.offline.value:
+        raise Conflict(f"{agent.display_name} is not signed in")
+    if agent.status not in (AgentStatus.available.value, AgentStatus.away.value):
+        raise Conflict(f"{agent.display_name} is on another call ({agent.status})")
+    return agent
+
+
+async def transfer(
+    session: AsyncSession, *, call: Call, user: User, data: TransferIn
+) -> CallContext:
+    _require_mine(call, user, CallState.connected.value)
+    if data.queue is not None and data.queue not in _ctx(session).flow.queues:
+        raise Invalid(f"unknown queue {data.queue!r}")
+    if data.agent_id == user.id:
+        raise Invalid("a call cannot be transferred to the agent who has it")
+    target = await _target_agent(session, data.agent_id) if data.agent_id is not None else None
+    now = utcnow()
+    session.add(
+        Transfer(
+            call_id=call.id,
+            from_agent_id=user.id,
+            to_queue=data.queue,
+            to_agent_id=target.id if target else None,
+            note=data.note,
+            at=now,
+        )
+    )
+    if data.note:
+        session.add(Note(call_id=call.id, author_id=user.id, text=data.note, at=now))
+    call.connected_at = None
+    await _free_agent_after(session, call, user)
+    if target is not None:
+        await routing.offer(session, call, target, now)
+    else:
+        assert data.queue is not None
+        routing.requeue(session, call, queue=data.queue)
+    # The agent who had the call sees it leave, with where it went.
+    await _publish(session, "call.updated", call, to=user.id)
+    return await context.one(session, call)
+
+
+async def escalate(session: AsyncSession, *, call: Call, user: User, reason: str) -> CallContext:
+    _require_mine(call, user, CallState.connected.value)
+    now = utcnow()
+    session.add(
+        Transfer(
+            call_id=call.id,
+            from_agent_id=user.id,
+            to_queue=ESCALATIONS,
+            note=f"escalated: {reason}",
+            at=now,
+        )
+    )
+    call.escalation_reason = reason
+    call.connected_at = None
+    await _free_agent_after(session, call, user)
+    routing.requeue(session, call, queue=ESCALATIONS)
+    await _publish(session, "call.updated", call, to=user.id)
+    return await context.one(session, call)
+
+
+async def wrap(session: AsyncSession, *, call: Call, user: User, data: WrapIn) -> CallContext:
+    _require_mine(call, user, CallState.connected.value, CallState.wrapup.value)
+    now = utcnow()
+    if data.notes:
+        session.add(Note(call_id=call.id, author_id=user.id, text=data.notes, at=now))
+    call.state = CallState.ended.value
+    call.disposition = data.disposition
+    call.sentiment = data.sentiment
+    call.ended_at = now
+    call.hungup_at = call.hungup_at or now
+    await _publish(session, "call.ended", call)
+    await _free_agent_after(session, call, user)
+    return await context.one(session, call)
+
+
+# --- the supervisors' routes ------------------------------------------------------------------
+
+
+async def assign(session: AsyncSession, *, call: Call, agent_id: int) -> CallContext:
+    if call.state not in (CallState.queued.value, CallState.offered.value):
+        raise Conflict(f"the call is {call.state}: only a queued or offered call can be assigned")
+    if call.agent_id == agent_id:
+        raise Conflict("the call is offered to that agent already")
+    target = await _target_agent(session, agent_id)
+    now = utcnow()
+    if call.state == CallState.offered.value:
+        await routing.revoke_offer(session, call, reason="reassigned", now=now)
+    await routing.offer(session, call, target, now)
+    return await context.one(session, call)
+
+
+async def list_calls(
+    session: AsyncSession, *, user: User, state: str | None, queue: str | None
+) -> list[CallContext]:
+    query = select(Call).order_by(Call.created_at.desc(), Call.id.desc()).limit(LIST_LIMIT)
+    if user.role != Role.supervisor:
+        query = query.join(CallAgent, CallAgent.call_id == Call.id).where(
+            CallAgent.agent_id == user.id
+        )
+    if state is not None:
+        query = query.where(Call.state == state)
+    if queue is not None:
+        query = query.where(Call.queue == queue)
+    calls: Sequence[Call] = (await session.execute(query)).scalars().all()
+    return await context.build(session, calls)
+
+
+async def escalations(session: AsyncSession) -> list[EscalationOut]:
+    calls = (
+        (
+            await session.execute(
+                select(Call)
+                .where(Call.queue == ESCALATIONS, Call.state.in_(ACTIVE))
+                .order_by(Call.vip.desc(), Call.queued_at, Call.id)
+            )
+        )
+        .scalars()
+        .all()
+    )
+    agent_ids = {c.agent_id for c in calls if c.agent_id is not None}
+    names = {}
+    if agent_ids:
+        names = dict(
+            (
+                await session.execute(
+                    select(User.id, User.display_name).where(User.id.in_(agent_ids))
+                )
+            ).all()
+        )
+    now = utcnow()
+    out = []
+    for call, ctx in zip(calls, await context.build(session, calls), strict=True):
+        agent = (
+            Person(id=call.agent_id, display_name=names[call.agent_id])
+            if call.agent_id in names
+            else None
+        )
+        out.append(
+            EscalationOut(
+                **ctx.model_dump(),
+                reason=call.escalation_reason,
+                wait_s=context.wait_s(call, now),
+                agent=agent,
+            )
+        )
+    return out

@@ -1,0 +1,144 @@
+"""The `tellonce` command: serve, migrate, user create, ivr, flow check."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from app.config import ConfigError, Settings, ensure_secrets, get_settings
+
+
+def _settings() -> Settings:
+    try:
+        return ensure_secrets(get_settings())
+    except ConfigError as exc:
+        raise SystemExit(f"tellonce: {exc}") from exc
+
+
+def _migrate(settings: Settings) -> None:
+    from app.migrate import upgrade
+
+    upgrade(settings.database_url)
+
+
+async def _in_transaction(settings: Settings, work: object) -> None:
+    from app.db import commit, create_engine, create_sessionmaker
+
+    engine = create_engine(settings.database_url, pool_size=1)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            await work(session)  # type: ignore[operator]
+            await commit(session)
+    finally:
+        await engine.dispose()
+
+
+def cmd_migrate(args: argparse.Namespace) -> int:
+    _migrate(_settings())
+    print("tellonce: the database schema is up to date")
+    return 0
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    import uvicorn
+
+    from app.main import create_app
+
+    settings = _settings()
+    _migrate(settings)
+    if args.demo:
+        from app import demo
+
+        asyncio.run(_in_transaction(settings, demo.load))
+        base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
+        print(
+            "Tellonce demo data loaded.\n"
+            f"  Console:    {base}/\n"
+            f"  API docs:   {base}/docs\n"
+            f"  Supervisor: super / {demo.DEMO_PASSWORD}\n"
+            f"  Agents:     alice (billing, cards), bob (cards, loans), "
+            f"carol (escalations, billing), password {demo.DEMO_PASSWORD}\n"
+            "  Customer:   account 12345678, PIN 1234, phone +15551230001\n"
+            f"  A caller:   tellonce ivr --server {base} --from +15551230001\n",
+            flush=True,
+        )
+    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    return 0
+
+
+def cmd_user_create(args: argparse.Namespace) -> int:
+    from pydantic import ValidationError
+
+    from app.errors import Conflict
+    from app.users import service
+    from app.users.schemas import UserCreate
+
+    try:
+        data = UserCreate(
+            username=args.username,
+            password=args.password,
+            display_name=args.name,
+            role=args.role,
+            skills=[s for s in (args.skills or "").split(",") if s.strip()],
+        )
+    except ValidationError as exc:
+        fields = ", ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
+        print(f"tellonce: invalid user: {fields}", file=sys.stderr)
+        return 2
+    settings = _settings()
+    _migrate(settings)
+
+    async def work(session: object) -> None:
+        await service.create(session, data=data)  # type: ignore[arg-type]
+
+    try:
+        asyncio.run(_in_transaction(settings, work))
+    except Conflict as exc:
+        print(f"tellonce: {exc.detail}", file=sys.stderr)
+        return 1
+    print(f"tellonce: created {data.role.value} {data.username}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="tellonce", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    serve = sub.add_parser("serve", help="migrate the database, then serve the API and console")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=8000)
+    serve.add_argument("--demo", action="store_true", help="load the demo data and print logins")
+    serve.add_argument(
+        "--log-level", default="info", choices=["critical", "error", "warning", "info", "debug"]
+    )
+    serve.set_defaults(func=cmd_serve)
+
+    migrate = sub.add_parser("migrate", help="bring the database schema up to date and exit")
+    migrate.set_defaults(func=cmd_migrate)
+
+    user = sub.add_parser("user", help="manage logins")
+    user_sub = user.add_subparsers(dest="user_command", required=True)
+    create = user_sub.add_parser("create", help="create an agent or supervisor login")
+    create.add_argument("username")
+    create.add_argument("--password", required=True)
+    create.add_argument("--role", required=True, choices=["agent", "supervisor"])
+    create.add_argument("--skills", default="", help="comma-separated queues, e.g. billing,cards")
+    create.add_argument("--name", default=None, help="display name")
+    create.set_defaults(func=cmd_user_create)
+
+    from ivr.cli import register
+
+    register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    result: int = args.func(args)
+    return result
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,116 @@
+"""Settings: one pydantic-settings class, environment prefix TELLONCE_."""
+
+from __future__ import annotations
+
+import json
+import os
+import secrets
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tellonce.db"
+SECRETS_SUFFIX = ".secrets.json"
+
+
+class ConfigError(RuntimeError):
+    """The settings cannot run a server (a missing secret outside the embedded default)."""
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="TELLONCE_", extra="ignore")
+
+    database_url: str = DEFAULT_DATABASE_URL
+    redis_url: str | None = None
+    secret_key: SecretStr | None = None
+    ivr_api_key: SecretStr | None = None
+    offer_timeout_s: float = Field(default=15.0, gt=0)
+    wrapup_s: float = Field(default=0.0, ge=0)
+    flow: str | None = None
+    token_ttl_s: int = Field(default=12 * 3600, gt=0)
+    # A slow safety poll of the outbox: a lost bus message only delays an event by this much.
+    poll_interval_s: float = Field(default=1.0, gt=0)
+
+    @field_validator("redis_url", "flow", mode="before")
+    @classmethod
+    def _empty_is_none(cls, value: object) -> object:
+        return None if value == "" else value
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    def sqlite_path(self) -> Path | None:
+        """The database file of an SQLite URL, or None (memory or another database)."""
+        if not self.is_sqlite:
+            return None
+        _, _, rest = self.database_url.partition(":///")
+        if not rest or rest.startswith(":memory:"):
+            return None
+        return Path(rest.split("?", 1)[0])
+
+    def secrets_path(self) -> Path | None:
+        db = self.sqlite_path()
+        return None if db is None else db.with_name(db.name + SECRETS_SUFFIX)
+
+
+def _read_secrets_file(path: Path) -> dict[str, str]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError):
+        return {}
+    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+
+
+def _write_secrets_file(path: Path, values: dict[str, str]) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(values, fh)
+    os.chmod(tmp, 0o600)
+    os.replace(tmp, path)
+
+
+def ensure_secrets(settings: Settings) -> Settings:
+    """Fill in missing secrets: made once and kept beside an embedded database, else refused."""
+    if settings.secret_key is not None and settings.ivr_api_key is not None:
+        return settings
+    path = settings.secrets_path()
+    if path is None:
+        raise ConfigError(
+            "TELLONCE_SECRET_KEY and TELLONCE_IVR_API_KEY must both be set "
+            "when the database is not the embedded SQLite file"
+        )
+    stored = _read_secrets_file(path)
+    changed = False
+    for name in ("secret_key", "ivr_api_key"):
+        if name not in stored:
+            stored[name] = secrets.token_urlsafe(32)
+            changed = True
+    if changed:
+        _write_secrets_file(path, stored)
+    update: dict[str, SecretStr] = {}
+    if settings.secret_key is None:
+        update["secret_key"] = SecretStr(stored["secret_key"])
+    if settings.ivr_api_key is None:
+        update["ivr_api_key"] = SecretStr(stored["ivr_api_key"])
+    return settings.model_copy(update=update)
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()
+
+
+def resolve_ivr_api_key(settings: Settings | None = None) -> str | None:
+    """The IVR key for a client on this machine: the environment, else the embedded secrets file."""
+    settings = settings or Settings()
+    if settings.ivr_api_key is not None:
+        return settings.ivr_api_key.get_secret_value()
+    path = settings.secrets_path()
+    if path is None or not path.exists():
+        return None
+    return _read_secrets_file(path).get("ivr_api_key")

@@ -1,0 +1,52 @@
+"""What the app's lifespan builds and every request, task and websocket shares."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+from typing import TYPE_CHECKING
+
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+
+from app.config import Settings
+from app.db import commit, create_engine, create_sessionmaker
+
+if TYPE_CHECKING:
+    from ivr.flow import Flow
+
+    from app.realtime.bus import Bus
+
+
+@dataclass
+class AppContext:
+    settings: Settings
+    engine: AsyncEngine
+    sessionmaker: async_sessionmaker[AsyncSession]
+    flow: Flow
+    bus: Bus | None = None
+    # Wakes this instance's router after a commit that may let a call meet an agent.
+    wake_router: Callable[[], None] | None = None
+
+    @classmethod
+    def build(cls, settings: Settings, flow: Flow) -> AppContext:
+        engine = create_engine(settings.database_url)
+        return cls(
+            settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine), flow=flow
+        )
+
+    def new_session(self) -> AsyncSession:
+        session = self.sessionmaker()
+        session.info["ctx"] = self
+        return session
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[AsyncSession]:
+        """A unit of work for background tasks and the CLI: commit on success, else roll back."""
+        async with self.new_session() as session:
+            try:
+                yield session
+                await commit(session)
+            except BaseException:
+                await session.rollback()
+                raise

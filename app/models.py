@@ -1,0 +1,22 @@
+"""Every ORM model, imported in one place for Alembic and create_all."""
+
+from app.calls.models import Call, CallAgent, IvrStep, Note, Transfer
+from app.customers.models import Customer, CustomerPhone, VerificationFailure
+from app.db import Base
+from app.realtime.models import Counter, Event
+from app.users.models import User
+
+__all__ = [
+    "Base",
+    "Call",
+    "CallAgent",
+    "Counter",
+    "Customer",
+    "CustomerPhone",
+    "Event",
+    "IvrStep",
+    "Note",
+    "Transfer",
+    "User",
+    "VerificationFailure",
+]

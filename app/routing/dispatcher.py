@@ -1,0 +1,73 @@
+"""This instance's routing loop: expire offers and wrap-ups when due, offer queued calls.
+
+Woken at once after a local commit that may match a call to an agent, at the next deadline,
+and at the latest every poll interval, which also covers changes made by other instances.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from datetime import datetime
+
+from app.context import AppContext
+from app.db import utcnow
+from app.realtime.outbox import emit
+from app.routing import service
+
+log = logging.getLogger("tellonce.routing")
+
+
+class Dispatcher:
+    def __init__(self, ctx: AppContext) -> None:
+        self.ctx = ctx
+        self._kicked = asyncio.Event()
+        self._task: asyncio.Task[None] | None = None
+        self._last_stats: list[tuple[str, int, int, int]] | None = None
+
+    def kick(self) -> None:
+        self._kicked.set()
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="tellonce-dispatcher")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+            self._task = None
+
+    async def _run(self) -> None:
+        poll = self.ctx.settings.poll_interval_s
+        while True:
+            self._kicked.clear()
+            deadline: datetime | None = None
+            try:
+                more, deadline = await self.run_once()
+            except Exception:
+                log.exception("routing pass failed")
+                more = False
+            if more:
+                continue
+            timeout = poll
+            if deadline is not None:
+                timeout = min(poll, max(0.0, (deadline - utcnow()).total_seconds()) + 0.005)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._kicked.wait(), timeout)
+
+    async def run_once(self) -> tuple[bool, datetime | None]:
+        """One pass in one transaction; returns (more to do at once, next deadline)."""
+        async with self.ctx.transaction() as session:
+            now = utcnow()
+            await service.expire_offers(session, now=now)
+            await service.end_wrapups(session, now=now)
+            offered = await service.match(session, now=now)
+            stats = await service.queue_stats(session, queues=sorted(self.ctx.flow.queues), now=now)
+            shape = [(q.name, q.waiting, q.agents_available, q.agents_signed_in) for q in stats]
+            if shape != self._last_stats:
+                emit(session, "queue.stats", [q.model_dump(mode="json") for q in stats])
+                self._last_stats = shape
+            deadline = await service.next_deadline(session)
+        return offered >= service.MATCH_BATCH, deadline

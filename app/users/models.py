@@ -1,0 +1,45 @@
+"""Users: agents and supervisors, with the agent's status machine columns."""
+
+from __future__ import annotations
+
+import enum
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import String
+from sqlalchemy.orm import Mapped, mapped_column
+
+from app.db import Base, utcnow
+
+
+class Role(enum.StrEnum):
+    agent = "agent"
+    supervisor = "supervisor"
+
+
+class AgentStatus(enum.StrEnum):
+    offline = "offline"
+    available = "available"
+    offered = "offered"
+    busy = "busy"
+    wrapup = "wrapup"
+    away = "away"
+
+
+class User(Base):
+    __tablename__ = "users"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(64), unique=True)
+    password_hash: Mapped[str] = mapped_column(String(255))
+    display_name: Mapped[str] = mapped_column(String(128))
+    role: Mapped[str] = mapped_column(String(16))
+    skills: Mapped[list[Any]] = mapped_column(default=list)
+    status: Mapped[str] = mapped_column(String(16), default=AgentStatus.offline.value, index=True)
+    # What the agent asked for while holding an offer or a call; applied when that ends.
+    requested_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    # When the status last changed: "longest idle first" orders available agents by it.
+    status_since: Mapped[datetime] = mapped_column(default=utcnow)
+    # End of the WRAPUP_S pause after a wrap; a timer row any instance may expire.
+    wrapup_until: Mapped[datetime | None] = mapped_column(default=None, index=True)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
