@@ -1,0 +1,597 @@
+"""The caller simulator: drives the engine for one call (scripted or at a terminal) or many.
+
+Everything reaches the backend through the public IVR routes (ivr.client): each answer is
+posted as a step when it is given, and verification, handoff and hang-up as they happen.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import random
+import re
+import signal
+import sys
+import threading
+from collections import Counter
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from typing import TextIO
+
+import httpx
+
+from ivr.client import ApiError, HandoffResult, IvrClient
+from ivr.engine import (
+    PIN_MASK,
+    Awaiting,
+    CallerHangup,
+    CollectNode,
+    Effect,
+    Engine,
+    Event,
+    Handoff,
+    Hangup,
+    Keys,
+    MenuNode,
+    Phase,
+    QueueStatus,
+    RecordStep,
+    Speech,
+    State,
+    SubmitSurvey,
+    Turn,
+    Verified,
+    Verify,
+    VerifyNode,
+)
+from ivr.flow import Flow, tokens
+
+HANGUP_WORDS = frozenset({"/hangup", "/h", "/quit", "/q"})
+KEYS_RE = re.compile(r"[0-9*#]*")
+# A caller stuck in a looping tree gives up; no real call goes round this often.
+MAX_ANSWERS = 40
+
+Say = Callable[[str], None]
+
+
+def parse_keys(text: str) -> list[Keys | Speech]:
+    """The --keys list: comma-separated answers, keys (digits, * and #) or "quoted words".
+
+    Commas inside quotes belong to the words; an empty answer is silence.
+    """
+    if not text.strip():
+        return []
+    items: list[str] = []
+    current: list[str] = []
+    quoted = False
+    for ch in text:
+        if ch == '"':
+            quoted = not quoted
+        if ch == "," and not quoted:
+            items.append("".join(current))
+            current = []
+        else:
+            current.append(ch)
+    if quoted:
+        raise ValueError("a quote is not closed")
+    items.append("".join(current))
+    answers: list[Keys | Speech] = []
+    for n, raw in enumerate(items, start=1):
+        item = raw.strip()
+        if len(item) >= 2 and item[0] == item[-1] == '"':
+            answers.append(Speech(item[1:-1]))
+        elif KEYS_RE.fullmatch(item):
+            answers.append(Keys(item))
+        else:
+            raise ValueError(
+                f'answer {n} ({item!r}) is neither keys (digits, * and #) nor "quoted words"'
+            )
+    return answers
+
+
+def parse_answer(line: str) -> Keys | Speech:
+    """A line typed at the terminal: keys when it is only keys (spaces ignored), else words."""
+    text = line.strip()
+    if len(text) >= 2 and text[0] == text[-1] == '"':
+        return Speech(text[1:-1])
+    compact = "".join(text.split())
+    if KEYS_RE.fullmatch(compact):
+        return Keys(compact)
+    return Speech(text)
+
+
+def shown(state: State, answer: Keys | Speech) -> str:
+    """How an answer is echoed: a PIN never is."""
+    if state.secret:
+        return PIN_MASK
+    if isinstance(answer, Speech):
+        return f'"{answer.text}"'
+    return answer.keys or "(silence)"
+
+
+class CallRunner:
+    """One call: runs the engine's effects against the backend and feeds the results back."""
+
+    def __init__(
+        self, engine: Engine, client: IvrClient, caller_number: str, say: Say | None = None
+    ) -> None:
+        self.engine = engine
+        self.client = client
+        self.caller_number = caller_number
+        self.say: Say = say or (lambda _: None)
+        self.call_id: str | None = None
+        self.handoff: HandoffResult | None = None
+        self.escalate_reason: str | None = None
+        self.hung_up = False
+        self._state: State | None = None
+
+    @property
+    def state(self) -> State:
+        if self._state is None:
+            raise RuntimeError("the call has not started")
+        return self._state
+
+    async def start(self) -> None:
+        turn = self.engine.start()
+        if not _asks_language_first(self.engine.flow):
+            await self._call(turn.state)
+        await self._apply(turn)
+
+    async def send(self, event: Event) -> None:
+        await self._apply(self.engine.advance(self.state, event))
+
+    async def _apply(self, turn: Turn) -> None:
+        while True:
+            self._state = turn.state
+            for prompt in turn.prompts:
+                self.say(prompt)
+            feedback: Event | None = None
+            for effect in turn.effects:
+                feedback = await self._do(effect, turn.state) or feedback
+            if feedback is None:
+                return
+            turn = self.engine.advance(turn.state, feedback)
+
+    async def _do(self, effect: Effect, state: State) -> Event | None:
+        call_id = await self._call(state)
+        if isinstance(effect, RecordStep):
+            await self.client.record_step(call_id, effect.node, effect.prompt, effect.input)
+        elif isinstance(effect, Verify):
+            result = await self.client.verify(call_id, effect.account_number, effect.pin)
+            return Verified(result.verified, result.attempts_left, result.locked)
+        elif isinstance(effect, Handoff):
+            self.escalate_reason = effect.escalate_reason
+            self.handoff = await self.client.handoff(
+                call_id,
+                intent=effect.intent,
+                collected=effect.collected,
+                utterance=effect.utterance,
+                escalate_reason=effect.escalate_reason,
+            )
+        elif isinstance(effect, Hangup):
+            self.hung_up = True
+            await self.client.hangup(call_id)
+        elif isinstance(effect, SubmitSurvey):
+            await self.client.survey(call_id, effect.csat, effect.had_to_repeat)
+        return None
+
+    async def _call(self, state: State) -> str:
+        if self.call_id is None:
+            # The centre learns the language only when the call is created, so a tree that
+            # asks it first creates the call with the first answer (even a hang-up).
+            created = await self.client.create_call(self.caller_number, state.language)
+            self.call_id = created.id
+        return self.call_id
+
+
+def _asks_language_first(flow: Flow) -> bool:
+    node = flow.nodes[flow.start]
+    return isinstance(node, MenuNode) and any(
+        action.set_language is not None for action in node.options.values()
+    )
+
+
+# Scripted: --keys.
+
+
+async def play_keys(runner: CallRunner, answers: list[Keys | Speech], out: Say) -> None:
+    """Answer each prompt with the next key; with none left the caller hangs up."""
+    await runner.start()
+    pending = list(answers)
+    while runner.state.awaiting is Awaiting.INPUT:
+        if not pending:
+            out("(no key left: the caller hangs up)")
+            await runner.send(CallerHangup())
+            break
+        answer = pending.pop(0)
+        out(f"> {shown(runner.state, answer)}")
+        await runner.send(answer)
+    if pending:
+        out(f"({len(pending)} unused key(s) left)")
+    out(outcome_line(runner))
+
+
+def outcome_line(runner: CallRunner) -> str:
+    if runner.handoff is not None:
+        position = (
+            "" if runner.handoff.position is None else f", position {runner.handoff.position}"
+        )
+        reason = f" ({runner.escalate_reason})" if runner.escalate_reason else ""
+        return f"handed off to queue {runner.handoff.queue}{reason}{position}"
+    return "the call ended in the phone tree"
+
+
+# Interactive: a caller at a terminal.
+
+
+class LineReader:
+    """Lines typed at a file descriptor, read without blocking the event loop.
+
+    While a call waits in a queue the simulator polls its position and must still notice a
+    caller typing /hangup; a blocking input() cannot be interrupted, this can.
+    """
+
+    def __init__(self, fd: int) -> None:
+        self._fd = fd
+        self._lines: asyncio.Queue[str | None] = asyncio.Queue()
+        self._buffer = b""
+        self._eof = False
+        self._selector = False
+
+    def __enter__(self) -> LineReader:
+        loop = asyncio.get_running_loop()
+        try:
+            loop.add_reader(self._fd, self._readable)
+            self._selector = True
+        except (OSError, NotImplementedError, ValueError):
+            # Regular files cannot be watched by epoll, and some loops watch nothing: a thread.
+            threading.Thread(target=self._read_in_thread, args=(loop,), daemon=True).start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        if self._selector:
+            asyncio.get_running_loop().remove_reader(self._fd)
+
+    def interrupt(self) -> None:
+        """Ctrl-C: the caller hangs up."""
+        self._lines.put_nowait("/hangup")
+
+    async def read(self, secret: bool = False) -> str | None:
+        """The next line, None at end of input; `secret` turns the terminal's echo off."""
+        if self._eof and self._lines.empty():
+            return None
+        with self._no_echo() if secret else contextlib.nullcontext():
+            line = await self._lines.get()
+        return line
+
+    @contextlib.contextmanager
+    def _no_echo(self) -> Iterator[None]:
+        if not os.isatty(self._fd):
+            yield
+            return
+        import termios
+
+        old = termios.tcgetattr(self._fd)
+        new = termios.tcgetattr(self._fd)
+        new[3] &= ~termios.ECHO
+        termios.tcsetattr(self._fd, termios.TCSADRAIN, new)
+        try:
+            yield
+        finally:
+            termios.tcsetattr(self._fd, termios.TCSADRAIN, old)
+            print(flush=True)  # the Enter the caller typed was not echoed either
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self._fd, 4096)
+        except OSError:
+            data = b""
+        self._feed(data)
+
+    def _read_in_thread(self, loop: asyncio.AbstractEventLoop) -> None:
+        while True:
+            try:
+                data = os.read(self._fd, 4096)
+            except OSError:
+                data = b""
+            loop.call_soon_threadsafe(self._feed, data)
+            if not data:
+                return
+
+    def _feed(self, data: bytes) -> None:
+        if self._eof:
+            return
+        if not data:
+            self._eof = True
+            if self._selector:
+                asyncio.get_running_loop().remove_reader(self._fd)
+                self._selector = False
+            if self._buffer:
+                self._lines.put_nowait(self._buffer.decode(errors="replace"))
+            self._lines.put_nowait(None)
+            return
+        self._buffer += data
+        *lines, self._buffer = self._buffer.split(b"\n")
+        for line in lines:
+            self._lines.put_nowait(line.decode(errors="replace").rstrip("\r"))
+
+
+async def interactive(
+    runner: CallRunner, reader: LineReader, out: Say, *, poll_s: float = 2.0
+) -> None:
+    """A caller at the terminal: the tree, the queue, the agent, then the survey."""
+    out("Type keys (1, or 12345678#) or words to speak; /hangup or Ctrl-D to hang up.")
+    out("")
+    await runner.start()
+    read: asyncio.Task[str | None] | None = None
+    try:
+        while runner.state.awaiting is not Awaiting.NOTHING:
+            if runner.state.awaiting is Awaiting.INPUT:
+                if read is None:
+                    _prompt_mark()
+                    read = asyncio.create_task(reader.read(secret=runner.state.secret))
+                line = await read
+                read = None
+                if line is None or line.strip().lower() in HANGUP_WORDS:
+                    await runner.send(CallerHangup())
+                    continue
+                await runner.send(parse_answer(line))
+            elif runner.state.awaiting is Awaiting.CENTRE:
+                assert runner.call_id is not None
+                status = await runner.client.position(runner.call_id)
+                await runner.send(QueueStatus(status.state, status.position, status.wait_s))
+                if runner.state.awaiting is not Awaiting.CENTRE:
+                    continue
+                if read is None:
+                    read = asyncio.create_task(reader.read())
+                # Poll again after poll_s, unless the caller types something first.
+                done, _ = await asyncio.wait({read}, timeout=poll_s)
+                if read in done:
+                    line = read.result()
+                    read = None
+                    if line is None or line.strip().lower() in HANGUP_WORDS:
+                        await runner.send(CallerHangup())
+                    else:
+                        out("(you are on hold; type /hangup to hang up)")
+            else:
+                raise RuntimeError(f"the engine waits for {runner.state.awaiting.value}")
+    finally:
+        if read is not None:
+            read.cancel()
+    out(f"call_id={runner.call_id}")
+
+
+def _prompt_mark() -> None:
+    print("> ", end="", flush=True)
+
+
+async def run_interactive(
+    engine: Engine, client: IvrClient, caller_number: str, *, poll_s: float = 2.0
+) -> None:
+    runner = CallRunner(engine, client, caller_number, say=_print)
+    loop = asyncio.get_running_loop()
+    with LineReader(sys.stdin.fileno()) as reader:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signal.SIGINT, reader.interrupt)
+        try:
+            await interactive(runner, reader, _print, poll_s=poll_s)
+        finally:
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.remove_signal_handler(signal.SIGINT)
+
+
+def _print(text: str) -> None:
+    print(text, flush=True)
+
+
+# Many calls: --calls N --rate R.
+
+
+@dataclass(frozen=True)
+class Persona:
+    """How one random caller behaves."""
+
+    wrong_tries: int  # verification tries they get wrong (as many as allowed: never verified)
+    hangup_at: int | None  # they hang up at this answer, if they ever lose patience
+    speaks: float  # chance of speaking rather than pressing, where the tree listens
+    unclear: float  # chance that their words name no scripted intent
+    fumbles: float  # chance of pressing a key that is not a choice
+
+
+def random_persona(rng: random.Random) -> Persona:
+    # Most callers know their details; a few never get them right (those reach a person).
+    wrong = rng.choices([0, 1, 2, 9], weights=[80, 9, 4, 7])[0]
+    hangup_at = rng.randint(1, 5) if rng.random() < 0.05 else None
+    return Persona(wrong_tries=wrong, hangup_at=hangup_at, speaks=0.2, unclear=0.3, fumbles=0.06)
+
+
+GENERIC_WORDS = {
+    "en": ["I have a question", "I need some help please", "it's complicated"],
+    "es": ["tengo una pregunta", "necesito ayuda por favor", "es complicado"],
+}
+
+
+def random_answer(
+    engine: Engine,
+    state: State,
+    persona: Persona,
+    rng: random.Random,
+    *,
+    account: str,
+    pin: str,
+) -> Keys | Speech:
+    """A plausible answer to the current question of any flow."""
+    flow = engine.flow
+    node = flow.nodes[state.node]
+    if isinstance(node, VerifyNode):
+        right = state.tries >= persona.wrong_tries
+        spec = node.account if state.stage == "account" else node.pin
+        if state.stage == "account":
+            # A wrong caller types an account that does not exist, so the demo account is
+            # never locked by random load.
+            digits = account if right else "99" + _digits(rng, spec.max_digits - 2)
+        else:
+            digits = pin if right else _digits(rng, spec.min_digits)
+        return Keys(digits + (spec.terminator or ""))
+    if isinstance(node, CollectNode):
+        if node.input == "words":
+            return Speech(rng.choice(GENERIC_WORDS.get(state.language, GENERIC_WORDS["en"])))
+        length = rng.randint(node.min_digits, node.max_digits)
+        return Keys(_digits(rng, length) + (node.terminator or ""))
+    if node.spoken is not None and (not node.options or rng.random() < persona.speaks):
+        return Speech(_random_words(flow, node, state.language, persona, rng))
+    if rng.random() < persona.fumbles:
+        wrong = [k for k in "0123456789*" if k not in node.options]
+        if wrong:
+            return Keys(rng.choice(wrong))
+    keys = list(node.options)
+    # Earlier choices are the commoner ones, as menus are usually ordered.
+    weights = [1 / (i + 1) for i in range(len(keys))]
+    return Keys(rng.choices(keys, weights=weights)[0])
+
+
+def _digits(rng: random.Random, n: int) -> str:
+    return "".join(rng.choice("0123456789") for _ in range(max(n, 1)))
+
+
+def _random_words(
+    flow: Flow, node: MenuNode, language: str, persona: Persona, rng: random.Random
+) -> str:
+    assert node.spoken is not None
+    unclear = flow.matching.unclear_examples.get(language) or GENERIC_WORDS.get(language, [])
+    if unclear and rng.random() < persona.unclear:
+        return rng.choice(unclear)
+    intent = flow.intents[rng.choice(list(node.spoken.intents))]
+    examples = intent.examples.get(language)
+    if examples:
+        return rng.choice(examples)
+    keyword = rng.choice(intent.keywords.get(language) or [language])
+    return " ".join(tokens(keyword)).replace("*", "")
+
+
+async def play_random(
+    runner: CallRunner,
+    rng: random.Random,
+    *,
+    account: str,
+    pin: str,
+    think_s: float = 0.0,
+) -> None:
+    persona = random_persona(rng)
+    await runner.start()
+    answers = 0
+    while runner.state.awaiting is Awaiting.INPUT:
+        answers += 1
+        if persona.hangup_at == answers or answers > MAX_ANSWERS:
+            await runner.send(CallerHangup())
+            break
+        if think_s:
+            # Pacing a demo at a human speed, so supervisors see callers in the tree.
+            await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
+        state = runner.state
+        await runner.send(
+            random_answer(runner.engine, state, persona, rng, account=account, pin=pin)
+        )
+
+
+@dataclass
+class LoadReport:
+    outcomes: Counter[str] = field(default_factory=Counter)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def done(self) -> int:
+        return sum(self.outcomes.values())
+
+    def summary(self) -> list[str]:
+        lines = [
+            f"{self.done} call(s): "
+            + ", ".join(f"{k} {v}" for k, v in sorted(self.outcomes.items()))
+        ]
+        lines.extend(f"error: {e}" for e in self.errors[:10])
+        if len(self.errors) > 10:
+            lines.append(f"... and {len(self.errors) - 10} more error(s)")
+        return lines
+
+
+class ProgressBar:
+    """A one-line progress bar on a stream (a line per tenth when it is not a terminal)."""
+
+    def __init__(self, total: int, stream: TextIO, width: int = 30) -> None:
+        self.total = total
+        self.stream = stream
+        self.width = width
+        self._tty = stream.isatty()
+        self._last_tenth = -1
+
+    def update(self, report: LoadReport) -> None:
+        done = report.done
+        filled = self.width * done // max(self.total, 1)
+        counts = report.outcomes
+        queued = sum(v for k, v in counts.items() if k.startswith("queue "))
+        line = (
+            f"[{'#' * filled}{'.' * (self.width - filled)}] {done}/{self.total}"
+            f"  queued {queued}  hung up {counts['hung up']}  errors {counts['error']}"
+        )
+        if self._tty:
+            self.stream.write("\r" + line)
+            if done == self.total:
+                self.stream.write("\n")
+        else:
+            tenth = 10 * done // max(self.total, 1)
+            if tenth == self._last_tenth:
+                return
+            self._last_tenth = tenth
+            self.stream.write(line + "\n")
+        self.stream.flush()
+
+
+async def place_calls(
+    engine: Engine,
+    client: IvrClient,
+    *,
+    calls: int,
+    rate: float,
+    rng: random.Random,
+    account: str,
+    pin: str,
+    think_s: float = 0.0,
+    progress: ProgressBar | None = None,
+) -> LoadReport:
+    """Start `calls` random calls at `rate` per second; they run at once, each to its end."""
+    report = LoadReport()
+    loop = asyncio.get_running_loop()
+
+    async def one() -> None:
+        caller = "+1555" + _digits(rng, 7)
+        runner = CallRunner(engine, client, caller)
+        try:
+            await play_random(runner, rng, account=account, pin=pin, think_s=think_s)
+        except (ApiError, httpx.HTTPError, ValueError) as exc:
+            # One failed call (a refusal, a timeout, a reply of the wrong shape) is counted
+            # and reported; the others go on.
+            report.outcomes["error"] += 1
+            report.errors.append(f"{type(exc).__name__}: {exc}")
+        else:
+            report.outcomes[_outcome_key(runner)] += 1
+        if progress is not None:
+            progress.update(report)
+
+    began = loop.time()
+    async with asyncio.TaskGroup() as group:
+        for i in range(calls):
+            group.create_task(one())
+            if i + 1 < calls:
+                # Arrivals at a steady rate: scheduled from the start, so delays do not add up.
+                await asyncio.sleep(max(0.0, began + (i + 1) / rate - loop.time()))
+    return report
+
+
+def _outcome_key(runner: CallRunner) -> str:
+    if runner.handoff is not None:
+        reason = f" ({runner.escalate_reason})" if runner.escalate_reason else ""
+        return f"queue {runner.handoff.queue}{reason}"
+    if runner.state.phase is Phase.DONE and runner.hung_up:
+        return "hung up"
+    return "ended"
