@@ -13,9 +13,8 @@ from app.config import Settings
 from app.db import commit, create_engine, create_sessionmaker
 
 if TYPE_CHECKING:
-    from ivr.flow import Flow
-
     from app.realtime.bus import Bus
+    from ivr.flow import Flow
 
 
 @dataclass

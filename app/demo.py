@@ -65,8 +65,8 @@ async def load(session: AsyncSession) -> None:
                     account_number=account,
                     pin=pin,
                     phone_numbers=phones,
-                    segment=segment,  # type: ignore[arg-type]
-                    language=language,  # type: ignore[arg-type]
+                    segment=segment,
+                    language=language,
                 ),
             )
     jane = await customers.get_by_account(session, account_number="12345678")

@@ -44,6 +44,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dispatcher = Dispatcher(ctx)
         ctx.wake_router = dispatcher.kick
         app.state.ctx = ctx
+        app.state.hub = hub
         await hub.start()
         await dispatcher.start()
         try:

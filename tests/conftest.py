@@ -9,6 +9,7 @@ import os
 import socket
 import threading
 from collections.abc import AsyncIterator, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -99,7 +100,9 @@ def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveSer
         **overrides,
     )
     if demo:
-        asyncio.run(_in_transaction(settings, demo_data.load))
+        # In a thread of its own: async tests may start a server while their loop runs.
+        with ThreadPoolExecutor(1) as pool:
+            pool.submit(asyncio.run, _in_transaction(settings, demo_data.load)).result()
     port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
@@ -254,7 +257,9 @@ class Ws:
 
     async def connect(self, last_seq: int | None = None) -> Ws:
         self._conn = await websockets.connect(self.url, open_timeout=DEADLINE)
-        await self._conn.send(json.dumps({"type": "auth", "token": self.token, "last_seq": last_seq}))
+        await self._conn.send(
+            json.dumps({"type": "auth", "token": self.token, "last_seq": last_seq})
+        )
         while True:
             msg = json.loads(await asyncio.wait_for(self._conn.recv(), DEADLINE))
             if msg.get("type") == "ready":
@@ -275,8 +280,15 @@ class Ws:
             async for raw in self._conn:
                 self._record(json.loads(raw))
 
-    async def next(self, type_: str, *, call_id: int | None = None, timeout: float = DEADLINE) -> dict[str, Any]:
-        """The next event of this type (and call), skipping others; fails after the deadline."""
+    async def next(
+        self,
+        type_: str,
+        *,
+        call_id: int | None = None,
+        where: Callable[[dict[str, Any]], bool] | None = None,
+        within: float = DEADLINE,
+    ) -> dict[str, Any]:
+        """The next event of this type (call, condition), skipping others; fails at the deadline."""
 
         async def find() -> dict[str, Any]:
             while True:
@@ -285,10 +297,10 @@ class Ws:
                     continue
                 data = event["data"]
                 cid = data.get("call_id", data.get("id")) if isinstance(data, dict) else None
-                if call_id is None or cid == call_id:
+                if (call_id is None or cid == call_id) and (where is None or where(data)):
                     return event
 
-        return await asyncio.wait_for(find(), timeout)
+        return await asyncio.wait_for(find(), within)
 
     async def close(self) -> None:
         if self._conn is not None:

@@ -100,8 +100,8 @@ async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContex
 
     out = []
     for call in calls:
-        customer = customers.get(call.customer_id) if call.customer_id else None
-        past = [
+        known = customers.get(call.customer_id) if call.customer_id else None
+        earlier_calls = [
             HistoryItem(
                 id=p.id,
                 started_at=p.created_at,
@@ -119,7 +119,7 @@ async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContex
                 state=call.state,
                 caller_number=call.caller_number,
                 language=call.language,
-                customer=CustomerBrief.model_validate(customer) if customer else None,
+                customer=CustomerBrief.model_validate(known) if known else None,
                 identity=Identity(
                     verified=call.verified,
                     method="account_pin" if call.verify_method == "account_pin" else None,
@@ -148,7 +148,7 @@ async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContex
                     )
                     for t in transfers[call.id]
                 ],
-                history=past,
+                history=earlier_calls,
                 agent_id=call.agent_id,
                 created_at=call.created_at,
                 queued_at=call.queued_at,

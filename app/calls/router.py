@@ -31,8 +31,8 @@ from app.calls.schemas import (
     VerifyOut,
     WrapIn,
 )
-from app.deps import CtxDep, CurrentUser, IvrKey, SessionDep, Supervisor
 from app.db import utcnow
+from app.deps import CtxDep, CurrentUser, IvrKey, SessionDep, Supervisor
 from app.routing import service as routing
 
 router = APIRouter(prefix="/api", tags=["calls"])

@@ -151,10 +151,6 @@ async def revoke_offer(session: AsyncSession, call: Call, *, reason: str, now: d
         release(session, agent, reason=reason, now=now)
 
 
-def _call_order() -> tuple[object, ...]:
-    return (Call.vip.desc(), Call.queued_at, Call.id)
-
-
 async def match(session: AsyncSession, *, now: datetime) -> int:
     """Offer queued calls to free agents: vip first then longest waiting; skilled, longest idle.
 
@@ -178,7 +174,7 @@ async def match(session: AsyncSession, *, now: datetime) -> int:
         await session.execute(
             select(Call)
             .where(Call.state == CallState.queued.value, Call.queue.in_(skills))
-            .order_by(*_call_order())
+            .order_by(Call.vip.desc(), Call.queued_at, Call.id)
             .limit(MATCH_BATCH)
             .with_for_update(skip_locked=True)
             .execution_options(populate_existing=True)
@@ -270,7 +266,7 @@ def _aware(value: datetime | str) -> datetime:
 async def queue_stats(
     session: AsyncSession, *, queues: Sequence[str], now: datetime
 ) -> list[QueueStats]:
-    waiting: dict[str, tuple[int, datetime | None]] = {}
+    waiting: dict[str | None, tuple[int, datetime | None]] = {}
     for name, count, oldest in await session.execute(
         select(Call.queue, func.count(Call.id), func.min(Call.queued_at))
         .where(Call.state == CallState.queued.value)
@@ -284,7 +280,7 @@ async def queue_stats(
             )
         )
     ).all()
-    names = list(dict.fromkeys([*queues, *sorted(k for k in waiting if k)]))
+    names = list(dict.fromkeys([*queues, *sorted(k for k in waiting if k is not None)]))
     out = []
     for name in names:
         count, oldest = waiting.get(name, (0, None))

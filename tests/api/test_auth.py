@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-
 from conftest import Api
 
 
@@ -100,7 +99,9 @@ async def test_agent_cannot_see_a_call_never_theirs(api: Api) -> None:
 async def test_expired_token_is_401(api: Api) -> None:
     from app.auth.service import create_token
 
-    token = create_token(api.live.settings.secret_key.get_secret_value(), user_id=1, role="supervisor", ttl_s=-10)  # type: ignore[union-attr]
+    token = create_token(
+        api.live.settings.secret_key.get_secret_value(), user_id=1, role="supervisor", ttl_s=-10
+    )  # type: ignore[union-attr]
     r = await api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
 
@@ -108,6 +109,8 @@ async def test_expired_token_is_401(api: Api) -> None:
 async def test_token_signed_with_another_key_is_401(api: Api) -> None:
     from app.auth.service import create_token
 
-    token = create_token("another-secret-key-of-enough-length!!", user_id=1, role="supervisor", ttl_s=60)
+    token = create_token(
+        "another-secret-key-of-enough-length!!", user_id=1, role="supervisor", ttl_s=60
+    )
     r = await api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
