@@ -25,6 +25,8 @@ from ivr.flow import (
 
 PIN_MASK = "****"
 NO_INPUT = "(no input)"
+# Spoken answers are "a few words"; a monologue is cut so it fits a step and an utterance.
+MAX_WORDS = 500
 
 
 class Phase(StrEnum):
@@ -239,7 +241,7 @@ class Engine:
             if key in node.options:
                 return self._act(state, node.options[key], [], [step])
         elif node.spoken is not None and event.text.strip():
-            words = " ".join(event.text.split())
+            words = _words(event.text)
             state = dataclasses.replace(state, utterance=words)
             match = match_intent(self.flow, words, node.spoken.intents)
             if match.intent is not None:
@@ -251,7 +253,7 @@ class Engine:
         step = self._step(state, event)
         value: str | None = None
         if node.input == "words" and isinstance(event, Speech):
-            value = " ".join(event.text.split()) or None
+            value = _words(event.text) or None
         elif node.input == "digits" and isinstance(event, Keys):
             value = parse_digits(event.keys, node)
         if value is None:
@@ -359,7 +361,7 @@ class Engine:
         elif isinstance(event, Keys):
             shown = event.keys or NO_INPUT
         else:
-            shown = " ".join(event.text.split()) or NO_INPUT
+            shown = _words(event.text) or NO_INPUT
         return RecordStep(node=self.step_name(state), prompt=self.prompt(state), input=shown)
 
     def _caller_hangup(self, state: State) -> Turn:
@@ -425,3 +427,7 @@ class Engine:
 
     def _say(self, state: State, text: Text) -> str:
         return self.flow.text(text, state.language)
+
+
+def _words(text: str) -> str:
+    return " ".join(text.split())[:MAX_WORDS].rstrip()

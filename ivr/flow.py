@@ -366,6 +366,10 @@ def _yaml_reason(exc: yaml.YAMLError) -> str:
 def _problem_from(error: Any) -> Problem:
     loc = [str(part) for part in error["loc"]]
     message = "unknown field" if error["type"] == "extra_forbidden" else error["msg"]
+    if loc and loc[-1] == "[key]":
+        # A bad mapping key (a menu key, a node or intent name): the key itself is the field.
+        loc.pop()
+        message = f"not a valid key: {message}"
     if error["type"] in ("union_tag_not_found", "union_tag_invalid"):
         message = f"type must be one of {', '.join(NODE_TYPES)}"
         loc.append("type")
@@ -459,7 +463,9 @@ def _check(flow: Flow) -> Iterator[Problem]:
             yield from texts(node, f"{field}.say", act.say)
         if act.goto is not None and act.goto not in flow.nodes:
             yield Problem(node, f"{field}.goto", f"unknown node {act.goto!r}")
-        if act.intent is not None and act.intent not in flow.intents:
+        # A spoken intent's own unknown name is reported once, at the spoken intent.
+        same_fault = field == f"spoken.intents.{act.intent}"
+        if act.intent is not None and act.intent not in flow.intents and not same_fault:
             yield Problem(node, f"{field}.intent", f"unknown intent {act.intent!r}")
         if act.set_language is not None and act.set_language not in languages:
             yield Problem(

@@ -325,8 +325,12 @@ async def interactive(
     out("")
     await runner.start()
     read: asyncio.Task[str | None] | None = None
+    told_handoff = False
     try:
         while runner.state.awaiting is not Awaiting.NOTHING:
+            if runner.handoff is not None and not told_handoff:
+                told_handoff = True
+                out(f"[{outcome_line(runner)}; call_id={runner.call_id}]")
             if runner.state.awaiting is Awaiting.INPUT:
                 if read is None:
                     _prompt_mark()
