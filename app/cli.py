@@ -7,6 +7,8 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
+from pydantic import ValidationError
+
 from app.config import ConfigError, Settings, ensure_secrets, get_settings
 
 
@@ -15,6 +17,11 @@ def _settings() -> Settings:
         return ensure_secrets(get_settings())
     except ConfigError as exc:
         raise SystemExit(f"tellonce: {exc}") from exc
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"TELLONCE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+        )
+        raise SystemExit(f"tellonce: bad settings: {problems}") from exc
 
 
 def _migrate(settings: Settings) -> None:
@@ -69,8 +76,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
-    from pydantic import ValidationError
-
     from app.errors import Conflict
     from app.users import service
     from app.users.schemas import UserCreate

@@ -13,6 +13,7 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tellonce.db"
 SECRETS_SUFFIX = ".secrets.json"
+MIN_SECRET_LENGTH = 16
 
 
 class ConfigError(RuntimeError):
@@ -37,6 +38,16 @@ class Settings(BaseSettings):
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
+
+    @field_validator("secret_key", "ivr_api_key", mode="before")
+    @classmethod
+    def _secret_strength(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        if raw is None or raw == "":
+            return None
+        if not isinstance(raw, str) or len(raw) < MIN_SECRET_LENGTH:
+            raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
+        return value
 
     @property
     def is_sqlite(self) -> bool:

@@ -1,0 +1,58 @@
+"""Settings and secrets: made once beside an embedded database, refused elsewhere."""
+
+from __future__ import annotations
+
+import stat
+from pathlib import Path
+
+import pytest
+
+from app.config import ConfigError, Settings, ensure_secrets, resolve_ivr_api_key
+
+
+def test_embedded_default_makes_secrets_once_owner_only(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tellonce.db'}"
+    first = ensure_secrets(Settings(database_url=url))
+    second = ensure_secrets(Settings(database_url=url))
+    assert first.secret_key is not None and first.ivr_api_key is not None
+    assert second.secret_key is not None and second.ivr_api_key is not None
+    assert first.secret_key.get_secret_value() == second.secret_key.get_secret_value()
+    assert first.ivr_api_key.get_secret_value() == second.ivr_api_key.get_secret_value()
+    assert first.secret_key.get_secret_value() != first.ivr_api_key.get_secret_value()
+    (path,) = tmp_path.glob("*.secrets.json")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    # The simulator on the same machine finds the IVR key there.
+    assert resolve_ivr_api_key(Settings(database_url=url)) == first.ivr_api_key.get_secret_value()
+    # Secrets never show in a repr that could reach a log.
+    assert first.secret_key.get_secret_value() not in repr(first)
+
+
+def test_given_secrets_are_kept(tmp_path: Path) -> None:
+    url = f"sqlite+aiosqlite:///{tmp_path / 'x.db'}"
+    settings = ensure_secrets(Settings(database_url=url, secret_key="s" * 40, ivr_api_key="k" * 30))  # type: ignore[arg-type]
+    assert settings.secret_key is not None and settings.secret_key.get_secret_value() == "s" * 40
+    assert not list(tmp_path.glob("*.secrets.json"))
+
+
+def test_other_databases_refuse_to_start_without_both_secrets() -> None:
+    url = "postgresql+asyncpg://postgres@127.0.0.1/test"
+    with pytest.raises(ConfigError):
+        ensure_secrets(Settings(database_url=url))
+    with pytest.raises(ConfigError):
+        ensure_secrets(Settings(database_url=url, secret_key="s" * 40))  # type: ignore[arg-type]
+    ok = ensure_secrets(Settings(database_url=url, secret_key="s" * 40, ivr_api_key="k" * 30))  # type: ignore[arg-type]
+    assert ok.ivr_api_key is not None
+
+
+def test_environment_names_of_the_contract(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TELLONCE_DATABASE_URL", "sqlite+aiosqlite:///./other.db")
+    monkeypatch.setenv("TELLONCE_REDIS_URL", "redis://127.0.0.1:6379/0")
+    monkeypatch.setenv("TELLONCE_OFFER_TIMEOUT_S", "7")
+    monkeypatch.setenv("TELLONCE_WRAPUP_S", "3")
+    monkeypatch.setenv("TELLONCE_FLOW", "/tmp/flow.yaml")
+    s = Settings()
+    assert s.database_url.endswith("other.db")
+    assert s.redis_url == "redis://127.0.0.1:6379/0"
+    assert (s.offer_timeout_s, s.wrapup_s, s.flow) == (7, 3, "/tmp/flow.yaml")
+    defaults = Settings(_env_file=None, database_url="sqlite+aiosqlite:///./tellonce.db")  # type: ignore[call-arg]
+    assert defaults.database_url == "sqlite+aiosqlite:///./tellonce.db"
