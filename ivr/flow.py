@@ -49,7 +49,7 @@ class Problem(NamedTuple):
             where.append(f"node {self.node!r}")
         if self.field:
             where.append(f"field {self.field!r}")
-        return f"{', '.join(where) or 'flow'}: {self.message}"
+        return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
 class FlowError(ValueError):
