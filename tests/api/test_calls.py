@@ -394,3 +394,59 @@ async def test_resume_replays_exactly_the_missed_events(api: Api, ws: Any) -> No
     assert connected["seq"] > again.ready_seq
     fresh = await ws("alice")
     assert fresh.seen == []  # last_seq null: no replay
+
+
+async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
+    from conftest import Ws
+
+    live: LiveServer = server_factory(wrapup_s=0.5)
+    api = Api(live)
+    try:
+        await api.login("alice")
+        alice = await Ws(live.ws_url, api.tokens["alice"]).connect()
+        await api.set_status("alice", "available")
+        call_id = await api.new_call()
+        await alice.next("call.offered", call_id=call_id)
+        await api.post(f"/api/calls/{call_id}/accept", "alice")
+        await api.post(
+            f"/api/calls/{call_id}/wrap",
+            "alice",
+            {"disposition": "resolved", "sentiment": "neutral"},
+        )
+        me = (await api.http.get("/api/me", headers=await api.login("alice"))).json()
+        assert me["status"] == "wrapup"
+        back = await alice.next("agent.status", where=lambda d: d["status"] == "available")
+        assert back["data"]["user_id"] == api.ids["alice"]
+        # Available again means the next call comes at once.
+        second = await api.new_call(intent="billing")
+        await alice.next("call.offered", call_id=second)
+        await alice.close()
+    finally:
+        await api.http.aclose()
+
+
+async def test_supervisors_see_everything_agents_only_their_own(api: Api, ws: Any) -> None:
+    sup, alice, bob = await ws("super"), await ws("alice"), await ws("bob")
+    await api.set_status("alice", "available")
+    call_id = await api.new_call()
+    created = await sup.next("call.created", call_id=call_id)
+    assert created["data"]["caller_number"] == "+15551230001"
+    assert created["data"]["state"] == "ivr"
+    await sup.next("call.queued", call_id=call_id)
+    await sup.next("call.offered", call_id=call_id)
+    stats = await sup.next("queue.stats", where=lambda d: any(q["name"] == "cards" for q in d))
+    assert {"name", "waiting", "longest_wait_s", "agents_available", "agents_signed_in"} <= set(
+        stats["data"][0]
+    )
+    await alice.next("call.offered", call_id=call_id)
+    await api.post(f"/api/calls/{call_id}/accept", "alice")
+    await sup.next("call.connected", call_id=call_id)
+    statuses = [e["data"] for e in sup.seen if e["type"] == "agent.status"]
+    assert {"user_id": api.ids["alice"], "status": "busy"} in statuses
+    # Bob's own status change is the one thing he has heard.
+    await api.set_status("bob", "away")
+    await bob.next("agent.status")
+    assert all(e["type"] == "agent.status" for e in bob.seen)
+    assert not [
+        e for e in alice.seen if e["type"] in ("call.created", "call.queued", "queue.stats")
+    ]
