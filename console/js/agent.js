@@ -2,7 +2,7 @@
 
 import { ApiError, api } from "./api.js";
 import { byTestId, h, replace, toast } from "./dom.js";
-import { clock, duration, label, parseTime } from "./format.js";
+import { clock, duration, label, parseTime, serverNow } from "./format.js";
 import { Live, mountConnectionIndicator } from "./live.js";
 import { callerName, identityBadge, reasonText, renderScreenPop } from "./screenpop.js";
 import { requireRole, signOutTo } from "./session.js";
@@ -96,7 +96,7 @@ function renderOffer() {
   el.offerUtterance.hidden = !call.utterance;
   el.offerUtterance.textContent = call.utterance ? `“${call.utterance}”` : "";
   el.offerDeadline.textContent = state.offerExpiresAt ? `Answer by ${clock(state.offerExpiresAt)}` : "";
-  tickOffer(Date.now());
+  tickOffer(serverNow());
 }
 
 function tickOffer(now) {
@@ -255,7 +255,7 @@ function setCall(call, { offerExpiresAt } = {}) {
   if (call?.state === "offered") {
     const expires = parseTime(offerExpiresAt || call.offer_expires_at) || (sameCall ? state.offerExpiresAt : null);
     if (!sameCall || previous.state !== "offered" || expires?.getTime() !== state.offerExpiresAt?.getTime()) {
-      state.offerTotalMs = expires ? Math.max(1000, expires.getTime() - Date.now()) : DEFAULT_OFFER_S * 1000;
+      state.offerTotalMs = expires ? Math.max(1000, expires.getTime() - serverNow()) : DEFAULT_OFFER_S * 1000;
     }
     state.offerExpiresAt = expires;
   } else {

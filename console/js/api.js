@@ -1,5 +1,6 @@
 // The HTTP side of the contract: Bearer token, JSON in and out, {"detail"} errors.
 
+import { noteServerDate } from "./format.js";
 import { getSession, signOutTo } from "./session.js";
 
 export class ApiError extends Error {
@@ -29,11 +30,13 @@ export async function api(path, { method = "GET", body, form } = {}) {
     payload = JSON.stringify(body);
   }
   let response;
+  const sentAt = Date.now();
   try {
     response = await fetch(path, { method, headers, body: payload });
-  } catch (err) {
+  } catch {
     throw new ApiError(0, "The server cannot be reached");
   }
+  noteServerDate(response.headers.get("Date"), sentAt, Date.now());
   let data = null;
   const text = await response.text();
   if (text) {

@@ -1,5 +1,25 @@
 // Words and times as people read them: local time, short durations, labels for codes.
 
+// The server's clock, as far as the browser can tell: waits and offer deadlines are server
+// times, and an agent's PC clock that is a minute off must not eat a 15-second offer.
+const skew = { offset: 0, samples: [] };
+
+export function serverNow() {
+  return Date.now() + skew.offset;
+}
+
+export function noteServerDate(header, sentAt, receivedAt) {
+  const server = header ? Date.parse(header) : NaN;
+  if (Number.isNaN(server)) return;
+  // The Date header has whole seconds: the true time lies within the next second.
+  skew.samples.push(server + 500 - (sentAt + receivedAt) / 2);
+  if (skew.samples.length > 15) skew.samples.shift();
+  const sorted = [...skew.samples].sort((a, b) => a - b);
+  const median = sorted[Math.floor(sorted.length / 2)];
+  // Within a second or two the header cannot tell; only correct a clearly wrong clock.
+  skew.offset = Math.abs(median) > 1500 ? median : 0;
+}
+
 export function parseTime(value) {
   if (!value) return null;
   // The API sends timezone-aware ISO-8601; a naive value is taken as UTC, never as local time.
@@ -28,6 +48,18 @@ export function dayAndTime(value) {
   return `${date.toLocaleDateString([], { day: "numeric", month: "short", year: date.getFullYear() === today.getFullYear() ? undefined : "numeric" })} ${shortClock(date)}`;
 }
 
+// "today", "yesterday", "12 days ago", then a date: how long ago a customer last called.
+export function daysAgo(value) {
+  const date = value instanceof Date ? value : parseTime(value);
+  if (!date) return "—";
+  const start = (d) => new Date(d.getFullYear(), d.getMonth(), d.getDate()).getTime();
+  const days = Math.round((start(new Date()) - start(date)) / 86400000);
+  if (days <= 0) return "today";
+  if (days === 1) return "yesterday";
+  if (days < 60) return `${days} days ago`;
+  return date.toLocaleDateString([], { day: "numeric", month: "short", year: "numeric" });
+}
+
 export function duration(seconds) {
   if (seconds === null || seconds === undefined || Number.isNaN(seconds)) return "—";
   const s = Math.max(0, Math.floor(seconds));
@@ -37,7 +69,7 @@ export function duration(seconds) {
   return `${Math.floor(m / 60)}h ${String(m % 60).padStart(2, "0")}m`;
 }
 
-export function secondsSince(value, now = Date.now()) {
+export function secondsSince(value, now = serverNow()) {
   const date = value instanceof Date ? value : parseTime(value);
   return date ? (now - date.getTime()) / 1000 : null;
 }

@@ -1,7 +1,7 @@
 // The screen pop: everything the phone tree and earlier agents learnt, readable at a glance.
 
 import { h } from "./dom.js";
-import { clock, dayAndTime, label, parseTime } from "./format.js";
+import { clock, dayAndTime, daysAgo, label, parseTime } from "./format.js";
 
 export function identityBadge(call, { compact = false } = {}) {
   const identity = call.identity || {};
@@ -49,7 +49,7 @@ function callerCard(call) {
   const segment = c?.segment;
   const previous = call.history?.[0];
   const lastCall = previous
-    ? `${dayAndTime(previous.started_at)} · ${label(previous.intent)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · mood ${label(previous.sentiment).toLowerCase()}` : ""}`
+    ? `${daysAgo(previous.started_at)} · ${label(previous.intent)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · mood ${label(previous.sentiment).toLowerCase()}` : ""}`
     : null;
   return h(
     "section",
@@ -85,15 +85,21 @@ function reasonCard(call) {
   return h(
     "section",
     { class: `card reason${escalated ? " escalated" : ""}`, "aria-labelledby": "pop-reason-title", testid: "pop-reason-card" },
-    h("h3", { id: "pop-reason-title" }, escalated ? "Why a person is needed" : "Why they called"),
     h(
-      "p",
-      { class: "reason-main" },
-      escalated
-        ? h("span", { testid: "pop-escalation-reason", class: "reason-escalation" }, label(call.escalation_reason))
-        : h("span", { testid: "pop-intent" }, call.intent ? label(call.intent) : "Not given"),
+      "div",
+      { class: "reason-line" },
+      h("h3", { id: "pop-reason-title" }, escalated ? "Needs a person" : "Called about"),
+      h(
+        "p",
+        { class: "reason-main" },
+        escalated
+          ? h("span", { testid: "pop-escalation-reason", class: "reason-escalation" }, label(call.escalation_reason))
+          : h("span", { testid: "pop-intent" }, call.intent ? label(call.intent) : "Not given"),
+      ),
+      escalated && call.intent ? h("span", { class: "reason-fact" }, "intent ", h("strong", { testid: "pop-intent" }, label(call.intent))) : null,
+      h("span", { class: "reason-fact" }, "queue ", h("strong", { testid: "pop-queue" }, label(call.queue))),
+      h("span", { class: "reason-fact" }, "called at ", h("strong", {}, clock(call.created_at))),
     ),
-    escalated && call.intent ? h("p", {}, "Intent: ", h("span", { testid: "pop-intent" }, label(call.intent))) : null,
     call.utterance
       ? h(
           "figure",
@@ -102,14 +108,6 @@ function reasonCard(call) {
           h("figcaption", {}, "In the caller's own words"),
         )
       : null,
-    h(
-      "dl",
-      { class: "facts" },
-      h("dt", {}, "Queue"),
-      h("dd", { testid: "pop-queue" }, label(call.queue)),
-      h("dt", {}, "Called at"),
-      h("dd", {}, clock(call.created_at)),
-    ),
   );
 }
 
@@ -174,7 +172,7 @@ function historyCard(call) {
           h(
             "thead",
             {},
-            h("tr", {}, h("th", { scope: "col" }, "When"), h("th", { scope: "col" }, "About"), h("th", { scope: "col" }, "Outcome"), h("th", { scope: "col" }, "Mood"), h("th", { scope: "col", class: "num" }, "Survey")),
+            h("tr", {}, h("th", { scope: "col" }, "When"), h("th", { scope: "col" }, "About"), h("th", { scope: "col" }, "Outcome"), h("th", { scope: "col" }, "Mood"), h("th", { scope: "col", class: "num", title: "Survey score" }, "CSAT")),
           ),
           h(
             "tbody",
@@ -183,9 +181,9 @@ function historyCard(call) {
               h(
                 "tr",
                 { testid: "history-item", dataset: { callId: item.id } },
-                h("td", {}, dayAndTime(item.started_at)),
+                h("td", { class: "nowrap", title: dayAndTime(item.started_at) }, daysAgo(item.started_at)),
                 h("td", {}, label(item.intent)),
-                h("td", {}, h("span", { class: `outcome outcome-${item.disposition || "none"}` }, item.disposition ? label(item.disposition) : "Not wrapped")),
+                h("td", { class: "nowrap" }, h("span", { class: `outcome outcome-${item.disposition || "none"}` }, item.disposition ? label(item.disposition) : "Not wrapped")),
                 h("td", {}, item.sentiment ? h("span", { class: `mood mood-${item.sentiment}` }, label(item.sentiment)) : "—"),
                 h("td", { class: "num" }, item.csat ? `${item.csat}/5` : "—"),
               ),
@@ -250,8 +248,12 @@ function timelineCard(call) {
 
 export function renderScreenPop(call) {
   return [
-    h("div", { class: "pop-grid" }, callerCard(call), reasonCard(call)),
-    h("div", { class: "pop-grid" }, pathCard(call), h("div", { class: "stack" }, timelineCard(call), collectedCard(call))),
-    historyCard(call),
+    reasonCard(call),
+    h(
+      "div",
+      { class: "pop-grid" },
+      h("div", { class: "stack" }, callerCard(call), pathCard(call)),
+      h("div", { class: "stack" }, timelineCard(call), historyCard(call), collectedCard(call)),
+    ),
   ];
 }

@@ -2,7 +2,7 @@
 
 import { api } from "./api.js";
 import { byTestId, h, replace, toast } from "./dom.js";
-import { clock, duration, label, parseTime } from "./format.js";
+import { clock, duration, label, parseTime, serverNow } from "./format.js";
 import { Live, mountConnectionIndicator } from "./live.js";
 import { callerName, identityBadge } from "./screenpop.js";
 import { requireRole, signOutTo } from "./session.js";
@@ -13,9 +13,9 @@ const ON_A_CALL = new Set(["busy", "wrapup"]);
 
 const state = {
   queues: [],
-  queuesAt: Date.now(),
+  queuesAt: serverNow(),
   escalations: [],
-  escalationsAt: Date.now(),
+  escalationsAt: serverNow(),
   agents: new Map(),
   ivr: new Map(),
   calls: [],
@@ -98,10 +98,9 @@ function escalationWait(e) {
     const waited = e.queued_at && e.connected_at ? (parseTime(e.connected_at) - parseTime(e.queued_at)) / 1000 : null;
     return h("span", { class: "muted" }, waited === null ? "answered" : `answered after ${duration(waited)}`);
   }
-  if (e.queued_at) return since(e.queued_at);
-  const base = e.wait_s ?? null;
-  if (base === null) return "—";
-  return since(new Date(state.escalationsAt), { base });
+  // The server's own count of the wait, ticking on from when it was read.
+  if (typeof e.wait_s === "number") return since(new Date(state.escalationsAt), { base: e.wait_s });
+  return e.queued_at ? since(e.queued_at) : "—";
 }
 
 function buildRow(e) {
@@ -134,7 +133,7 @@ function updateRow(row, e) {
   row.tr.dataset.agentId = agent?.id ?? "";
   replace(
     row.reason,
-    h("span", { class: "esc-reason-text", testid: "escalation-reason" }, label(e.escalation_reason)),
+    h("span", { class: "esc-reason-text", testid: "escalation-reason" }, label(e.reason || e.escalation_reason)),
     h("span", { class: "muted small" }, ` · call #${e.id}`),
     e.utterance ? h("div", { class: "quote", testid: "escalation-utterance" }, `“${e.utterance}”`) : null,
   );
@@ -334,7 +333,7 @@ function renderFigures() {
 
 async function loadQueues() {
   state.queues = (await api("/api/queues")) || [];
-  state.queuesAt = Date.now();
+  state.queuesAt = serverNow();
   renderQueues();
 }
 
@@ -347,7 +346,7 @@ async function loadAgents() {
 
 async function loadEscalations() {
   state.escalations = (await api("/api/escalations")) || [];
-  state.escalationsAt = Date.now();
+  state.escalationsAt = serverNow();
   renderEscalations();
 }
 
@@ -390,7 +389,7 @@ function handleEvent(event) {
   switch (event.type) {
     case "queue.stats":
       state.queues = Array.isArray(data) ? data : data?.queues || [];
-      state.queuesAt = Date.now();
+      state.queuesAt = serverNow();
       renderQueues();
       break;
     case "agent.status": {

@@ -1,10 +1,10 @@
 // One clock for the page: every element with data-since shows the time elapsed since then.
 
-import { duration, parseTime } from "./format.js";
+import { duration, parseTime, serverNow } from "./format.js";
 
 export function startTicking(onTick) {
   const tick = () => {
-    const now = Date.now();
+    const now = serverNow();
     for (const el of document.querySelectorAll("[data-since]")) {
       const since = parseTime(el.dataset.since);
       const base = Number(el.dataset.base || 0);
@@ -12,7 +12,7 @@ export function startTicking(onTick) {
       el.textContent = duration(base + (now - since.getTime()) / 1000);
     }
     for (const el of document.querySelectorAll("[data-clock]")) {
-      el.textContent = new Date(now).toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
+      el.textContent = new Date().toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
     }
     if (onTick) onTick(now);
   };
@@ -24,7 +24,7 @@ export function startTicking(onTick) {
 export function since(start, { base = 0, ...attrs } = {}) {
   const at = start instanceof Date ? start.toISOString() : start;
   const began = parseTime(at);
-  const text = began ? duration(base + (Date.now() - began.getTime()) / 1000) : "—";
+  const text = began ? duration(base + (serverNow() - began.getTime()) / 1000) : "—";
   const span = document.createElement("span");
   for (const [key, value] of Object.entries(attrs)) {
     if (key === "testid") span.dataset.testid = value;

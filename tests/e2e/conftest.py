@@ -1,0 +1,230 @@
+"""End-to-end fixtures: a real `tellonce serve --demo` process, headless Chromium, an IVR client."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+playwright_sync = pytest.importorskip("playwright.sync_api")
+from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
+
+CHROMIUM = os.environ.get("TELLONCE_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
+SECRET = "e2e-secret-key-0123456789-abcdefghijklmnop"
+IVR_KEY = "e2e-ivr-key-0123456789-abcdefgh"
+START_DEADLINE_S = 60.0
+VIEWPORT = {"width": 1280, "height": 720}
+# Long enough that no offer times out while a test is looking at it.
+OFFER_TIMEOUT_S = "120"
+
+expect.set_options(timeout=10_000)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@dataclass
+class Server:
+    url: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def token(self, username: str, password: str = "demo") -> str:
+        response = httpx.post(
+            f"{self.url}/api/auth/token", data={"username": username, "password": password}
+        )
+        response.raise_for_status()
+        token: str = response.json()["access_token"]
+        return token
+
+    def api(self, username: str) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.url,
+            headers={"Authorization": f"Bearer {self.token(username)}"},
+            timeout=10,
+        )
+
+
+def _tellonce() -> list[str]:
+    exe = shutil.which("tellonce")
+    if exe is None:
+        pytest.skip("the `tellonce` command is not installed (pip install -e .)")
+    return [exe]
+
+
+@pytest.fixture
+def server(tmp_path: Path) -> Iterator[Server]:
+    """A fresh server with the demo data, in its own directory and SQLite file."""
+    port = free_port()
+    env = {
+        **os.environ,
+        "TELLONCE_SECRET_KEY": SECRET,
+        "TELLONCE_IVR_API_KEY": IVR_KEY,
+        "TELLONCE_OFFER_TIMEOUT_S": OFFER_TIMEOUT_S,
+        "PYTHONUNBUFFERED": "1",
+    }
+    for name in ("TELLONCE_DATABASE_URL", "TELLONCE_REDIS_URL", "TELLONCE_WRAPUP_S"):
+        env.pop(name, None)
+    log = tmp_path / "server.log"
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [*_tellonce(), "serve", "--port", str(port), "--demo"],
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + START_DEADLINE_S
+    try:
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"tellonce serve exited early:\n{log.read_text()}")
+            try:
+                if httpx.get(f"{url}/docs", timeout=1).status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"tellonce serve did not answer within {START_DEADLINE_S}s:\n{log.read_text()}"
+                )
+            time.sleep(0.1)  # polling a starting process, not synchronising with the page
+        yield Server(url=url, process=process, log=log)
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+        if os.environ.get("TELLONCE_E2E_SHOW_LOG"):
+            sys.stderr.write(log.read_text())
+
+
+@pytest.fixture(scope="session")
+def browser() -> Iterator[Browser]:
+    if not Path(CHROMIUM).exists():
+        pytest.skip(f"no Chromium at {CHROMIUM}")
+    with playwright_sync.sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()
+
+
+@pytest.fixture
+def open_page(browser: Browser, server: Server) -> Iterator[Callable[..., Page]]:
+    """Pages in their own browser contexts (so their own sessionStorage), closed at the end."""
+    contexts: list[BrowserContext] = []
+    errors: list[str] = []
+
+    def open_page(viewport: dict[str, int] | None = None) -> Page:
+        context = browser.new_context(viewport=viewport or VIEWPORT, base_url=server.url)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
+    assert not errors, f"uncaught errors in the pages: {errors}"
+
+
+@pytest.fixture
+def sign_in(open_page: Callable[..., Page]) -> Callable[..., Page]:
+    def sign_in(username: str, password: str = "demo", **kwargs: Any) -> Page:
+        page = open_page(**kwargs)
+        page.goto("/")
+        page.get_by_label("Username").fill(username)
+        page.get_by_label("Password").fill(password)
+        page.get_by_test_id("signin-submit").click()
+        expect(page.get_by_test_id("connection-indicator")).to_have_attribute("data-state", "live")
+        return page
+
+    return sign_in
+
+
+class Ivr:
+    """The phone tree's side of the contract, as the IVR would drive it."""
+
+    def __init__(self, url: str) -> None:
+        self.http = httpx.Client(
+            base_url=url, headers={"Authorization": f"Bearer {IVR_KEY}"}, timeout=10
+        )
+
+    def post(self, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+        response = self.http.post(path, json=body or {})
+        assert response.status_code in (200, 201), (path, response.status_code, response.text)
+        data: dict[str, Any] = response.json()
+        return data
+
+    def start(self, caller: str = "+15551230001") -> int:
+        call_id: int = self.post("/api/calls", {"caller_number": caller})["id"]
+        self.step(call_id, "language", "For English press 1. Para español oprima 2.", "1")
+        return call_id
+
+    def step(self, call_id: int, node: str, prompt: str, key: str | None) -> None:
+        self.post(f"/api/calls/{call_id}/steps", {"node": node, "prompt": prompt, "input": key})
+
+    def verify(self, call_id: int, account: str = "12345678", pin: str = "1234") -> None:
+        self.step(call_id, "account", "Please enter your account number, then #.", f"{account}#")
+        self.step(call_id, "pin", "Please enter your PIN, then #.", "****")
+        result = self.post(f"/api/calls/{call_id}/verify", {"account_number": account, "pin": pin})
+        assert result["verified"], result
+
+    def handoff(
+        self,
+        call_id: int,
+        *,
+        key: str,
+        intent: str | None = None,
+        utterance: str | None = None,
+        escalate_reason: str | None = None,
+        collected: dict[str, str] | None = None,
+    ) -> dict[str, Any]:
+        self.step(call_id, "main_menu", "Balance 1, lost card 2, loans 3, a person 0.", key)
+        return self.post(
+            f"/api/calls/{call_id}/handoff",
+            {
+                "intent": intent,
+                "collected": collected or {},
+                "utterance": utterance,
+                "escalate_reason": escalate_reason,
+            },
+        )
+
+    def lost_card_call(self, collected: dict[str, str] | None = None) -> int:
+        """The contract's `1,12345678#,1234#,2`: a verified English caller with a lost card."""
+        call_id = self.start()
+        self.verify(call_id)
+        queued = self.handoff(call_id, key="2", intent="card_lost", collected=collected)
+        assert queued["queue"] == "cards", queued
+        return call_id
+
+
+@pytest.fixture
+def ivr(server: Server) -> Iterator[Ivr]:
+    client = Ivr(server.url)
+    yield client
+    client.http.close()
+
+
+def set_status(page: Page, status: str) -> None:
+    page.get_by_test_id(f"status-{status}").click()
+    expect(page.get_by_test_id("status-current")).to_have_attribute("data-status", status)
