@@ -332,6 +332,8 @@ async def transfer(
         await routing.offer(session, call, target, now)
     else:
         assert data.queue is not None
+        if data.queue == ESCALATIONS and call.escalation_reason is None:
+            call.escalation_reason = "agent_transfer"
         routing.requeue(session, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
     await _publish(session, "call.updated", call, to=user.id)

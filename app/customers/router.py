@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from fastapi import APIRouter, status
+from typing import Annotated
+
+from fastapi import APIRouter, Path, status
 
 from app.customers import service
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead
@@ -10,6 +12,7 @@ from app.deps import CurrentUser, SessionDep, Supervisor
 from app.errors import NotFound
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
+CustomerId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 @router.post("", response_model=CustomerRead, status_code=status.HTTP_201_CREATED)
@@ -18,7 +21,9 @@ async def create_customer(session: SessionDep, _: Supervisor, body: CustomerCrea
 
 
 @router.get("/{customer_id}", response_model=CustomerDetail)
-async def get_customer(session: SessionDep, user: CurrentUser, customer_id: int) -> CustomerDetail:
+async def get_customer(
+    session: SessionDep, user: CurrentUser, customer_id: CustomerId
+) -> CustomerDetail:
     customer = await service.get(session, customer_id=customer_id)
     if customer is None or not await service.visible_to(session, customer=customer, user=user):
         raise NotFound("customer not found")
