@@ -47,6 +47,7 @@ from ivr.engine import (
 )
 from ivr.flow import Flow, tokens
 
+PROMPT_MARK = "> "
 HANGUP_WORDS = frozenset({"/hangup", "/h", "/quit", "/q"})
 KEYS_RE = re.compile(r"[0-9*#]*")
 # A caller stuck in a looping tree gives up; no real call goes round this often.
@@ -257,11 +258,17 @@ class LineReader:
         """Ctrl-C: the caller hangs up."""
         self._lines.put_nowait("/hangup")
 
-    async def read(self, secret: bool = False) -> str | None:
-        """The next line, None at end of input; `secret` turns the terminal's echo off."""
+    async def read(self, secret: bool = False, mark: str = "") -> str | None:
+        """The next line, None at end of input; `secret` turns the terminal's echo off.
+
+        The `mark` ("> ") is shown once the echo is off, so a caller who waits for it never
+        sees their PIN.
+        """
         if self._eof and self._lines.empty():
             return None
         with self._no_echo() if secret else contextlib.nullcontext():
+            if mark:
+                print(mark, end="", flush=True)
             line = await self._lines.get()
         return line
 
@@ -333,8 +340,12 @@ async def interactive(
                 out(f"[{outcome_line(runner)}; call_id={runner.call_id}]")
             if runner.state.awaiting is Awaiting.INPUT:
                 if read is None:
-                    _prompt_mark()
-                    read = asyncio.create_task(reader.read(secret=runner.state.secret))
+                    read = asyncio.create_task(
+                        reader.read(secret=runner.state.secret, mark=PROMPT_MARK)
+                    )
+                else:
+                    # A read begun while on hold (so without a mark) takes the survey's answer.
+                    print(PROMPT_MARK, end="", flush=True)
                 line = await read
                 read = None
                 if line is None or line.strip().lower() in HANGUP_WORDS:
@@ -364,10 +375,6 @@ async def interactive(
         if read is not None:
             read.cancel()
     out(f"call_id={runner.call_id}")
-
-
-def _prompt_mark() -> None:
-    print("> ", end="", flush=True)
 
 
 async def run_interactive(
