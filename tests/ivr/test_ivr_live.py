@@ -1,16 +1,29 @@
-"""`tellonce ivr` against a running server, each call checked through the public API."""
+"""`tellonce ivr` against a running server, each call checked through the public API.
+
+The server fixture lives here rather than in a conftest.py: a second non-package conftest
+would take the name `conftest` from tests/conftest.py, which other tests import.
+"""
 
 from __future__ import annotations
 
 import re
 import sys
+from collections.abc import Iterator
 from typing import Any
 
 import pexpect
-from conftest import IVR_KEY, TELLONCE, Centre, command_env
+import pytest
+from ivr_centre import IVR_KEY, TELLONCE, Centre, command_env, start_centre
 
 DEMO_PHONE = "+15551230001"
 STRANGER = "+15559990000"
+
+
+@pytest.fixture(scope="module")
+def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
+    live = start_centre(tmp_path_factory.mktemp("centre"))
+    yield live
+    live.stop()
 
 
 def place(centre: Centre, keys: str, caller: str = DEMO_PHONE) -> tuple[dict[str, Any], str]:

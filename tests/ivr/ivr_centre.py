@@ -1,4 +1,4 @@
-"""A live Tellonce for the simulator: `tellonce serve --demo` as a subprocess in a tmp dir.
+"""A live Tellonce for the simulator tests: `tellonce serve --demo` as a subprocess.
 
 The commands run through this checkout's entry point (app.cli:main, what `tellonce` is),
 so the tests exercise this code whatever else is installed.
@@ -11,13 +11,11 @@ import socket
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import httpx
-import pytest
 
 REPO = Path(__file__).resolve().parents[2]
 TELLONCE = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
@@ -130,10 +128,3 @@ def start_centre(workdir: Path) -> Centre:
             centre.stop()
             raise RuntimeError(f"no answer from {url}/docs in {STARTUP_DEADLINE_S} s")
         time.sleep(0.1)  # the interval between two looks at the port, not a wait for an event
-
-
-@pytest.fixture(scope="session")
-def centre(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Centre]:
-    live = start_centre(tmp_path_factory.mktemp("centre"))
-    yield live
-    live.stop()
