@@ -39,7 +39,9 @@ def register(subparsers: argparse._SubParsersAction) -> None:
             "or many random calls with --calls N --rate R."
         ),
     )
-    ivr.add_argument("--server", default=DEFAULT_SERVER, help=f"default {DEFAULT_SERVER}")
+    ivr.add_argument(
+        "--server", default=DEFAULT_SERVER, metavar="URL", help=f"default {DEFAULT_SERVER}"
+    )
     ivr.add_argument(
         "--from",
         dest="caller_number",
@@ -72,7 +74,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     ivr.add_argument("--seed", type=int, help="with --calls: repeatable random paths")
     ivr.add_argument(
         "--think",
-        type=float,
+        type=_not_negative_float,
         default=0.0,
         metavar="S",
         help="with --calls: seconds a caller takes per answer, on average (0)",
@@ -104,6 +106,13 @@ def _positive_float(text: str) -> float:
     value = float(text)
     if not value > 0:
         raise argparse.ArgumentTypeError("must be more than 0")
+    return value
+
+
+def _not_negative_float(text: str) -> float:
+    value = float(text)
+    if not value >= 0:
+        raise argparse.ArgumentTypeError("must be 0 or more")
     return value
 
 
@@ -173,7 +182,7 @@ def run_ivr(args: argparse.Namespace) -> int:
                     rng=random.Random(args.seed),
                     account=args.account,
                     pin=args.pin,
-                    think_s=max(args.think, 0.0),
+                    think_s=args.think,
                     progress=ProgressBar(args.calls, sys.stderr),
                 )
                 for line in report.summary():

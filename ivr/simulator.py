@@ -256,6 +256,7 @@ class LineReader:
 
     def interrupt(self) -> None:
         """Ctrl-C: the caller hangs up."""
+        print(flush=True)  # after the terminal's "^C"
         self._lines.put_nowait("/hangup")
 
     async def read(self, secret: bool = False, mark: str = "") -> str | None:
@@ -374,6 +375,8 @@ async def interactive(
     finally:
         if read is not None:
             read.cancel()
+    if runner.handoff is None:
+        out(outcome_line(runner))
     out(f"call_id={runner.call_id}")
 
 
