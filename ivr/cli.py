@@ -194,6 +194,9 @@ def run_ivr(args: argparse.Namespace) -> int:
 
     try:
         return asyncio.run(main())
+    except KeyboardInterrupt:
+        # Interactive calls hang up on Ctrl-C themselves; this is --keys or --calls stopped.
+        return fail("interrupted", 130)
     except ApiError as exc:
         return fail(f"the server refused: {exc}", 1)
     except httpx.HTTPError as exc:

@@ -349,3 +349,21 @@ async def test_interactive_end_of_input_hangs_up(pipe: tuple[int, int]) -> None:
             await asyncio.wait_for(interactive(runner, reader, lines.append), 10)
     assert centre.route_order == ["calls", "steps", "hangup"]
     assert lines[-2:] == ["the call ended in the phone tree", "call_id=1"]
+
+
+async def test_interactive_input_from_a_file(tmp_path: Path) -> None:
+    """A regular file cannot be watched by the event loop: the reader falls back to a thread."""
+    answers = tmp_path / "answers.txt"
+    answers.write_text("2\n12345678#\n1234#\n0\n/hangup\n", encoding="utf-8")
+    centre = FakeCentre(
+        positions=[{"state": "queued", "queue": "escalations", "position": 1, "wait_s": 0.0}]
+    )
+    lines: list[str] = []
+    async with client_for(centre) as client:
+        runner = CallRunner(ACME, client, "+15551230001", say=lines.append)
+        with answers.open("rb") as file, LineReader(file.fileno()) as reader:
+            await asyncio.wait_for(interactive(runner, reader, lines.append, poll_s=5), 10)
+    assert centre.sent("/api/calls")[0]["language"] == "es"
+    assert centre.sent("handoff")[0]["escalate_reason"] == "caller_requested"
+    assert centre.route_order[-1] == "hangup"
+    assert "Usted es el número 1 en la fila. Ha esperado 0 segundos." in lines
