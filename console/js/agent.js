@@ -24,6 +24,7 @@ const state = {
   lastCall: null,
   busy: false,
   tab: "note",
+  statusVersion: 0,
 };
 
 const el = {
@@ -313,6 +314,7 @@ function handleEvent(event) {
     case "agent.status":
       if (data.user_id === mine) {
         state.status = data.status;
+        state.statusVersion += 1;
         if (state.wantedStatus === data.status) state.wantedStatus = null;
         renderStatus();
       }
@@ -322,12 +324,27 @@ function handleEvent(event) {
   }
 }
 
+// Why a call left this agent, read from its context (the event may beat the action's answer).
+function departure(call) {
+  const mine = state.me?.id;
+  if (call.state === "ended") return `wrapped: ${label(call.disposition)}`;
+  if (call.state === "abandoned") return "the caller hung up";
+  const last = call.transfers?.[call.transfers.length - 1];
+  if (call.queue === "escalations" && (!last || last.to_queue === "escalations")) {
+    return `escalated (${label(call.escalation_reason)})`;
+  }
+  if (last && last.from_agent?.id === mine) {
+    return `transferred to ${last.to_agent ? last.to_agent.display_name : `queue ${label(last.to_queue)}`}`;
+  }
+  return "handed on";
+}
+
 function applyUpdate(call) {
   const current = state.call;
   const mine = state.me?.id;
   if (current && current.id === call.id) {
     if (!ACTIVE.has(call.state) || (call.agent_id !== undefined && call.agent_id !== mine)) {
-      leaveCall(call.state === "ended" ? `wrapped: ${label(call.disposition)}` : "handed on");
+      leaveCall(departure(call));
     } else {
       setCall(call);
     }
@@ -339,9 +356,11 @@ function applyUpdate(call) {
 // ---- loading ---------------------------------------------------------------------------------
 
 async function loadSnapshot() {
+  const version = state.statusVersion;
   const [me, calls] = await Promise.all([api("/api/me"), api("/api/calls")]);
   state.me = me;
-  state.status = me.status;
+  // A status set or announced while this was loading is newer than what it read.
+  if (version === state.statusVersion) state.status = me.status;
   renderStatus();
   const active = (calls || []).find((c) => c.agent_id === me.id && ACTIVE.has(c.state));
   if (active) {
@@ -412,6 +431,7 @@ async function setStatus(status) {
   await run("Changing status", async () => {
     const user = await api("/api/me/status", { method: "PUT", body: { status } });
     state.status = user.status;
+    state.statusVersion += 1;
     state.wantedStatus = user.status === status ? null : status;
     renderStatus();
     if (status === "available" && !state.call) loadQueues();

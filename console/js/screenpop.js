@@ -49,7 +49,7 @@ function callerCard(call) {
   const segment = c?.segment;
   const previous = call.history?.[0];
   const lastCall = previous
-    ? `${daysAgo(previous.started_at)} · ${label(previous.intent)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · mood ${label(previous.sentiment).toLowerCase()}` : ""}`
+    ? `${daysAgo(previous.started_at)} · ${label(previous.intent)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · ${label(previous.sentiment).toLowerCase()} mood` : ""}`
     : null;
   return h(
     "section",
@@ -167,25 +167,24 @@ function historyCard(call) {
     "pop-history",
     items.length
       ? h(
-          "table",
-          { class: "table compact", testid: "pop-history" },
-          h(
-            "thead",
-            {},
-            h("tr", {}, h("th", { scope: "col" }, "When"), h("th", { scope: "col" }, "About"), h("th", { scope: "col" }, "Outcome"), h("th", { scope: "col" }, "Mood"), h("th", { scope: "col", class: "num", title: "Survey score" }, "CSAT")),
-          ),
-          h(
-            "tbody",
-            {},
-            items.map((item) =>
+          "ol",
+          { class: "timeline history", testid: "pop-history" },
+          items.map((item) =>
+            h(
+              "li",
+              { testid: "history-item", dataset: { callId: item.id } },
+              h("time", { datetime: item.started_at || "", title: dayAndTime(item.started_at) }, daysAgo(item.started_at)),
               h(
-                "tr",
-                { testid: "history-item", dataset: { callId: item.id } },
-                h("td", { class: "nowrap", title: dayAndTime(item.started_at) }, daysAgo(item.started_at)),
-                h("td", {}, label(item.intent)),
-                h("td", { class: "nowrap" }, h("span", { class: `outcome outcome-${item.disposition || "none"}` }, item.disposition ? label(item.disposition) : "Not wrapped")),
-                h("td", {}, item.sentiment ? h("span", { class: `mood mood-${item.sentiment}` }, label(item.sentiment)) : "—"),
-                h("td", { class: "num" }, item.csat ? `${item.csat}/5` : "—"),
+                "div",
+                {},
+                h("strong", {}, label(item.intent)),
+                h(
+                  "div",
+                  { class: "history-facts" },
+                  h("span", { class: `outcome outcome-${item.disposition || "none"}` }, item.disposition ? label(item.disposition) : "Not wrapped"),
+                  item.sentiment ? h("span", { class: `mood mood-${item.sentiment}` }, `${label(item.sentiment)} mood`) : null,
+                  item.csat ? h("span", { class: "muted" }, `survey ${item.csat}/5`) : null,
+                ),
               ),
             ),
           ),
