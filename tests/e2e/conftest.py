@@ -117,7 +117,9 @@ def server(tmp_path: Path) -> Iterator[Server]:
             sys.stderr.write(log.read_text())
 
 
-@pytest.fixture(scope="session")
+# Module scope, not session: sync Playwright keeps an event loop running in this thread while
+# it is open, which would break the asyncio tests that run after tests/e2e.
+@pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
