@@ -4,7 +4,7 @@ import { api } from "./api.js";
 import { byTestId, h, replace, toast } from "./dom.js";
 import { clock, duration, label, parseTime, serverNow } from "./format.js";
 import { Live, mountConnectionIndicator } from "./live.js";
-import { callerName, identityBadge } from "./screenpop.js";
+import { callerName, identityBadge, renderScreenPop } from "./screenpop.js";
 import { requireRole, signOutTo } from "./session.js";
 import { since, startTicking } from "./ticker.js";
 
@@ -109,6 +109,12 @@ function buildRow(e) {
   select.addEventListener("change", () => state.chosen.set(e.id, select.value));
   const button = h("button", { type: "button", class: "primary", testid: "escalation-assign" }, "Assign");
   button.addEventListener("click", () => assign(e.id, select.value));
+  const details = h(
+    "button",
+    { type: "button", class: "ghost-dark", testid: "escalation-details", "aria-label": `Details of call ${e.id}` },
+    "Details",
+  );
+  details.addEventListener("click", () => showCall(e.id));
   const row = {
     tr: h("li", { class: "esc-item", testid: "escalation-row", dataset: { callId: e.id } }),
     reason: h("div", { class: "esc-reason" }),
@@ -122,7 +128,7 @@ function buildRow(e) {
   };
   row.tr.append(
     h("div", { class: "esc-top" }, h("div", { class: "esc-what" }, row.reason, row.caller), row.wait),
-    h("div", { class: "esc-bottom" }, row.agent, h("div", { class: "assign-box" }, row.label, select, button)),
+    h("div", { class: "esc-bottom" }, row.agent, h("div", { class: "assign-box" }, details, row.label, select, button)),
   );
   return row;
 }
@@ -223,6 +229,22 @@ async function assign(callId, agentId) {
   refreshSoon();
 }
 
+// ---- one call in full: the same screen pop the agent sees -------------------------------------
+
+const dialog = byTestId("call-dialog");
+byTestId("call-dialog-close").addEventListener("click", () => dialog.close());
+
+async function showCall(callId) {
+  try {
+    const call = await api(`/api/calls/${callId}`);
+    byTestId("call-dialog-title").textContent = `Call #${call.id} · ${label(call.state)}`;
+    replace(byTestId("call-dialog-body"), renderScreenPop(call));
+    if (!dialog.open) dialog.showModal();
+  } catch (err) {
+    toast(`Could not read call #${callId}: ${err.message}`, "error");
+  }
+}
+
 // ---- agents ----------------------------------------------------------------------------------
 
 const STATUS_ORDER = ["available", "offered", "busy", "wrapup", "away", "offline"];
@@ -294,6 +316,11 @@ function renderIvr() {
           { class: "ivr-time" },
           since(c.created_at, { class: "num strong", testid: "ivr-time" }),
           h("div", { class: "sub" }, `since ${clock(c.created_at)}`),
+          h(
+            "button",
+            { type: "button", class: "link small", testid: "ivr-details", "aria-label": `Details of call ${c.id}`, onclick: () => showCall(c.id) },
+            "Details",
+          ),
         ),
       );
     }),

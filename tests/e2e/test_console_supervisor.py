@@ -56,6 +56,15 @@ def test_assign_and_reassign_escalation(
     expect(boss.get_by_test_id("figure-calls")).to_have_text("2")
     expect(boss.locator("[data-testid=figure-reason][data-reason=unscripted]")).to_contain_text("1")
 
+    # The whole case can be read before choosing who takes it.
+    row.get_by_test_id("escalation-details").click()
+    dialog = boss.get_by_test_id("call-dialog")
+    expect(dialog).to_be_visible()
+    expect(dialog.get_by_test_id("pop-utterance")).to_contain_text(WORDS)
+    expect(dialog.get_by_test_id("ivr-step")).to_have_count(4)
+    boss.keyboard.press("Escape")
+    expect(dialog).to_be_hidden()
+
     # Assign to Alice: her page pops the offer with the reason and the caller's own words.
     row.get_by_test_id("escalation-agent-select").select_option(str(ids["alice"]))
     row.get_by_test_id("escalation-assign").click()
