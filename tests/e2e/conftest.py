@@ -68,7 +68,13 @@ def _tellonce() -> list[str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path) -> Iterator[Server]:
+def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
+    """Extra settings for the server; a test sets them with indirect parametrization."""
+    return dict(getattr(request, "param", {}))
+
+
+@pytest.fixture
+def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
     """A fresh server with the demo data, in its own directory and SQLite file."""
     port = free_port()
     env = {
@@ -80,6 +86,7 @@ def server(tmp_path: Path) -> Iterator[Server]:
     }
     for name in ("TELLONCE_DATABASE_URL", "TELLONCE_REDIS_URL", "TELLONCE_WRAPUP_S"):
         env.pop(name, None)
+    env.update(server_env)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
