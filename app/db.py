@@ -55,7 +55,12 @@ def utcnow() -> datetime:
 
 def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     if url.startswith("sqlite"):
-        engine = create_async_engine(url, connect_args={"timeout": 30})
+        # One connection: SQLite runs one write transaction at a time anyway, and every one of
+        # ours begins IMMEDIATE. With several connections they collided on most requests, and
+        # the loser slept in SQLite's busy handler (1 to 100 ms, polling); with one, they wait
+        # in the pool's queue and start the moment the connection comes back.
+        pool: dict[str, Any] = {} if ":memory:" in url else {"pool_size": 1, "max_overflow": 0}
+        engine = create_async_engine(url, connect_args={"timeout": 30}, **pool)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
