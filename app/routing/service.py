@@ -154,44 +154,66 @@ async def revoke_offer(session: AsyncSession, call: Call, *, reason: str, now: d
 async def match(session: AsyncSession, *, now: datetime) -> int:
     """Offer queued calls to free agents: vip first then longest waiting; skilled, longest idle.
 
-    Rows another transaction holds are skipped (SKIP LOCKED), never waited on.
+    Rows another transaction holds are skipped (SKIP LOCKED), never waited on. Free agents are
+    read as plain rows and only the one chosen for a call is locked and loaded: loading and
+    locking every free agent made each pass cost in proportion to the agents signed in.
     """
-    agents = list(
-        (
-            await session.execute(
-                select(User)
-                .where(User.role == Role.agent.value, User.status == AgentStatus.available.value)
-                .order_by(User.status_since, User.id)
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        ).scalars()
-    )
-    if not agents:
+    calls = await _queued_calls(session, queues=None)
+    if not calls:
         return 0
-    skills = set().union(*(a.skills for a in agents))
-    calls = (
-        await session.execute(
-            select(Call)
-            .where(Call.state == CallState.queued.value, Call.queue.in_(skills))
-            .order_by(Call.vip.desc(), Call.queued_at, Call.id)
-            .limit(MATCH_BATCH)
-            .with_for_update(skip_locked=True)
-            .execution_options(populate_existing=True)
+    free = [
+        (user_id, set(skills or []))
+        for user_id, skills in await session.execute(
+            select(User.id, User.skills)
+            .where(User.role == Role.agent.value, User.status == AgentStatus.available.value)
+            .order_by(User.status_since, User.id)
         )
-    ).scalars()
+    ]
+    if not free:
+        return 0
+    if len(calls) == MATCH_BATCH:
+        # More may wait behind these: take the first calls that some free agent can answer.
+        calls = await _queued_calls(session, queues=set().union(*(skills for _, skills in free)))
     offered = 0
     for call in calls:
         rejected = set(call.rejected_by or [])
-        for agent in agents:
-            if call.queue in agent.skills and agent.id not in rejected:
-                await offer(session, call, agent, now)
-                agents.remove(agent)
-                offered += 1
-                break
-        if not agents:
+        for candidate in list(free):
+            user_id, skills = candidate
+            if call.queue not in skills or user_id in rejected:
+                continue
+            free.remove(candidate)
+            agent = await _lock_if_available(session, user_id)
+            if agent is None:  # taken meanwhile by another instance
+                continue
+            await offer(session, call, agent, now)
+            offered += 1
+            break
+        if not free:
             break
     return offered
+
+
+async def _queued_calls(session: AsyncSession, *, queues: set[str] | None) -> list[Call]:
+    query = select(Call).where(Call.state == CallState.queued.value)
+    if queues is not None:
+        query = query.where(Call.queue.in_(queues))
+    query = (
+        query.order_by(Call.vip.desc(), Call.queued_at, Call.id)
+        .limit(MATCH_BATCH)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return list((await session.execute(query)).scalars())
+
+
+async def _lock_if_available(session: AsyncSession, user_id: int) -> User | None:
+    query = (
+        select(User)
+        .where(User.id == user_id, User.status == AgentStatus.available.value)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def expire_offers(session: AsyncSession, *, now: datetime) -> int:
