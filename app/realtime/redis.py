@@ -121,7 +121,7 @@ class _Subscription:
             try:
                 if self._pubsub is None:
                     await self.open()
-                    log.info("redis subscription to %s restored", self._channel)
+                    log.info("redis subscription to %s is back", self._channel)
                 backoff = _BACKOFF_MIN_S
                 assert self._pubsub is not None
                 while True:
@@ -131,7 +131,9 @@ class _Subscription:
                     if reply is not None and reply["type"] == "message":
                         yield str(reply["data"])
             except _DOWN as exc:
-                log.warning("redis subscription to %s lost, retrying: %s", self._channel, exc)
+                # Once per outage, not once per retry.
+                level = logging.WARNING if backoff == _BACKOFF_MIN_S else logging.DEBUG
+                log.log(level, "redis subscription to %s lost, retrying: %s", self._channel, exc)
                 await self.close()
                 await asyncio.sleep(backoff)
                 backoff = min(backoff * 2, _BACKOFF_MAX_S)

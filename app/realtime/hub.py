@@ -1,0 +1,226 @@
+"""The websocket hub: one reader per process fans new outbox events out to the sockets."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from datetime import timedelta
+from typing import TYPE_CHECKING
+
+from sqlalchemy import ColumnElement, delete, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from app.db import utcnow
+from app.realtime.models import Counter, Event
+from app.realtime.outbox import CHANNEL
+
+if TYPE_CHECKING:
+    from app.context import AppContext
+
+log = logging.getLogger("tellonce.hub")
+
+QUEUE_SIZE = 1000
+BATCH = 500
+# The contract keeps events 24 h for replay; keep twice that so that no edge is ever near.
+RETENTION = timedelta(hours=48)
+PRUNE_EVERY_S = 600.0
+# What a connection's queue carries: (seq, text) for an event, (None, text) for a control message.
+Outgoing = tuple[int | None, str]
+
+
+class Connection:
+    """One authenticated socket as the hub sees it: who it is and the queue to its sender."""
+
+    def __init__(self, user_id: int, *, supervisor: bool, queue_size: int) -> None:
+        self.user_id = user_id
+        self.supervisor = supervisor
+        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=queue_size)
+        self.close_code: int | None = None
+        self._on_close: Callable[[], None] | None = None
+
+    def put(self, item: Outgoing) -> bool:
+        """Queue without ever waiting; a full queue closes the connection (code 4408)."""
+        if self.close_code is not None:
+            return False
+        try:
+            self.queue.put_nowait(item)
+        except asyncio.QueueFull:
+            self.close(4408)
+            return False
+        return True
+
+    def close(self, code: int) -> None:
+        """Ask the socket's handler to stop and close with code; it resumes with last_seq."""
+        if self.close_code is None:
+            self.close_code = code
+            if self._on_close is not None:
+                self._on_close()
+
+    def on_close(self, callback: Callable[[], None]) -> None:
+        self._on_close = callback
+        if self.close_code is not None:
+            callback()
+
+
+def visible_to(user_id: int, *, supervisor: bool) -> ColumnElement[bool]:
+    """The events a user receives: their own and, for a supervisor, those meant for supervisors."""
+    if supervisor:
+        return or_(Event.user_id == user_id, Event.to_supervisors.is_(True))
+    return Event.user_id == user_id
+
+
+async def latest_seq(session: AsyncSession) -> int:
+    """The seq of the newest committed event (the counter survives pruning, max(seq) may not)."""
+    value = await session.scalar(select(Counter.value).where(Counter.name == "events"))
+    return value or 0
+
+
+async def replay(
+    ctx: AppContext, *, user_id: int, supervisor: bool, after: int, upto: int
+) -> AsyncIterator[tuple[int, str]]:
+    """(seq, payload) of the user's events with after < seq <= upto, in order, read in batches."""
+    while after < upto:
+        # A short session per batch: on SQLite every transaction holds the write lock.
+        async with ctx.new_session() as session:
+            rows = (
+                await session.execute(
+                    select(Event.seq, Event.payload)
+                    .where(
+                        Event.seq > after,
+                        Event.seq <= upto,
+                        visible_to(user_id, supervisor=supervisor),
+                    )
+                    .order_by(Event.seq)
+                    .limit(BATCH)
+                )
+            ).all()
+        for seq, payload in rows:
+            yield seq, payload
+        if len(rows) < BATCH:
+            return
+        after = rows[-1][0]
+
+
+class Hub:
+    def __init__(self, ctx: AppContext, *, queue_size: int = QUEUE_SIZE) -> None:
+        self._ctx = ctx
+        self._queue_size = queue_size
+        self._cursor = 0
+        self._by_user: dict[int, set[Connection]] = {}
+        self._supervisors: set[Connection] = set()
+        self._wake = asyncio.Event()
+        self._tasks: list[asyncio.Task[None]] = []
+
+    async def start(self) -> None:
+        # Events before now are the replay's business, not the live stream's.
+        async with self._ctx.new_session() as session:
+            self._cursor = await latest_seq(session)
+        self._tasks = [
+            asyncio.create_task(self._read_loop(), name="hub-reader"),
+            asyncio.create_task(self._prune_loop(), name="hub-pruner"),
+        ]
+
+    async def stop(self) -> None:
+        for conn in [c for conns in self._by_user.values() for c in conns]:
+            conn.close(1012)  # service restart: the client reconnects, elsewhere if need be
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        self._tasks = []
+
+    @property
+    def connection_count(self) -> int:
+        return sum(len(conns) for conns in self._by_user.values())
+
+    def register(self, user_id: int, *, supervisor: bool) -> Connection:
+        """From now on, every event this hub reads for the user is queued to the connection."""
+        conn = Connection(user_id, supervisor=supervisor, queue_size=self._queue_size)
+        self._by_user.setdefault(user_id, set()).add(conn)
+        if supervisor:
+            self._supervisors.add(conn)
+        return conn
+
+    def unregister(self, conn: Connection) -> None:
+        conns = self._by_user.get(conn.user_id)
+        if conns is not None:
+            conns.discard(conn)
+            if not conns:
+                del self._by_user[conn.user_id]
+        self._supervisors.discard(conn)
+
+    async def _read_loop(self) -> None:
+        bus = self._ctx.bus
+        if bus is None:
+            await self._poll_forever()
+            return
+        async with bus.subscribe(CHANNEL) as messages:
+            pump = asyncio.create_task(self._pump(messages), name="hub-pump")
+            try:
+                await self._poll_forever()
+            finally:
+                pump.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await pump
+
+    async def _pump(self, messages: AsyncIterator[str]) -> None:
+        async for message in messages:
+            try:
+                top = int(message)
+            except ValueError:
+                top = None
+            # Every instance hears every commit: skip the read when this hub is already there.
+            if top is None or top > self._cursor:
+                self._wake.set()
+
+    async def _poll_forever(self) -> None:
+        interval = self._ctx.settings.poll_interval_s
+        while True:
+            # The timeout is the safety poll: a lost bus message only delays by this much.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._wake.wait(), interval)
+            self._wake.clear()
+            try:
+                await self._catch_up()
+            except Exception:
+                log.exception("hub: reading events failed; trying again at the next poll")
+                await asyncio.sleep(interval)
+
+    async def _catch_up(self) -> None:
+        while True:
+            async with self._ctx.new_session() as session:
+                rows = (
+                    await session.execute(
+                        select(Event.seq, Event.payload, Event.user_id, Event.to_supervisors)
+                        .where(Event.seq > self._cursor)
+                        .order_by(Event.seq)
+                        .limit(BATCH)
+                    )
+                ).all()
+            for seq, payload, user_id, to_supervisors in rows:
+                self._fan_out(seq, payload, user_id, to_supervisors)
+                self._cursor = seq
+            if len(rows) < BATCH:
+                return
+
+    def _fan_out(self, seq: int, payload: str, user_id: int | None, to_supervisors: bool) -> None:
+        # The same payload string for every recipient; no await here, so registration and
+        # fan-out never interleave within one event.
+        targets = list(self._by_user.get(user_id, ())) if user_id is not None else []
+        if to_supervisors:
+            targets.extend(c for c in self._supervisors if c.user_id != user_id)
+        for conn in targets:
+            if not conn.put((seq, payload)):
+                self.unregister(conn)
+
+    async def _prune_loop(self) -> None:
+        while True:
+            try:
+                async with self._ctx.transaction() as session:
+                    await session.execute(delete(Event).where(Event.at < utcnow() - RETENTION))
+            except Exception:
+                log.exception("hub: pruning old events failed")
+            await asyncio.sleep(PRUNE_EVERY_S)
