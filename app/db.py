@@ -117,10 +117,12 @@ AfterCommit = Callable[[], Awaitable[None] | None]
 BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
 
 
-def before_commit(session: AsyncSession, key: str, hook: BeforeCommit) -> None:
-    """Run hook once, inside the transaction, just before it commits."""
-    hooks: dict[str, BeforeCommit] = session.info.setdefault("before_commit", {})
-    hooks[key] = hook
+def before_commit(
+    session: AsyncSession, key: str, hook: BeforeCommit, *, last: bool = False
+) -> None:
+    """Run hook once, inside the transaction, just before it commits; `last` after the others."""
+    hooks: dict[str, tuple[BeforeCommit, bool]] = session.info.setdefault("before_commit", {})
+    hooks[key] = (hook, last)
 
 
 def after_commit(session: AsyncSession, key: str, hook: AfterCommit) -> None:
@@ -139,8 +141,10 @@ async def run_after_commit(session: AsyncSession) -> None:
 
 async def commit(session: AsyncSession) -> None:
     """Commit the session's transaction, then run its after-commit hooks."""
-    hooks: dict[str, BeforeCommit] = session.info.pop("before_commit", {})
-    for hook in hooks.values():
-        await hook(session)
+    # A hook may queue others (an offer made before commit writes events): run until none is left.
+    while hooks := session.info.pop("before_commit", None):
+        ordered: list[tuple[BeforeCommit, bool]] = list(hooks.values())
+        for hook, _ in sorted(ordered, key=lambda item: item[1]):
+            await hook(session)
     await session.commit()
     await run_after_commit(session)

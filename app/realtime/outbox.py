@@ -31,7 +31,7 @@ def emit(
         "outbox", []
     )
     pending.append((type, data, user_id, to_supervisors, utcnow()))
-    before_commit(session, "outbox", flush_outbox)
+    before_commit(session, "outbox", flush_outbox, last=True)
 
 
 async def flush_outbox(session: AsyncSession) -> None:

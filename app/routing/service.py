@@ -17,7 +17,7 @@ from app.calls import context
 from app.calls.models import Call, CallAgent, CallState
 from app.calls.schemas import QueueStats
 from app.context import AppContext
-from app.db import UTCDateTime, after_commit, utcnow
+from app.db import UTCDateTime, after_commit, before_commit, utcnow
 from app.realtime.outbox import emit
 from app.users.models import AgentStatus, Role, User
 
@@ -33,11 +33,24 @@ def _ctx(session: AsyncSession) -> AppContext:
 
 
 def wake_router(session: AsyncSession) -> None:
-    """After commit, let this instance's router look for calls to offer."""
+    """A call was queued or an agent freed: offer what can be offered before this commit.
+
+    Matching in the same transaction puts the offer in the same commit as the change that made
+    it possible, so the screen pop waits for no second transaction. The router is woken too,
+    after commit: it catches what this transaction could not see (rows another transaction
+    held) and publishes the queue figures.
+    """
     ctx = session.info.get("ctx")
+    if ctx is None:
+        return
+    before_commit(session, "match", _match_now)
     wake = getattr(ctx, "wake_router", None)
     if wake is not None:
         after_commit(session, "wake_router", wake)
+
+
+async def _match_now(session: AsyncSession) -> None:
+    await match(session, now=utcnow())
 
 
 async def lock_user(session: AsyncSession, user_id: int) -> User | None:
