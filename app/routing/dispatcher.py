@@ -1,7 +1,10 @@
 """This instance's routing loop: expire offers and wrap-ups when due, offer queued calls.
 
-Woken at once after a local commit that may match a call to an agent, at the next deadline,
-and at the latest every poll interval, which also covers changes made by other instances.
+Offers are made in the transactions that queue a call or free an agent (routing.wake_router);
+this loop expires offers and wrap-ups at their deadline, publishes the queue figures, and
+offers what those transactions could not see. Woken shortly after a local commit that may
+match a call to an agent, at the next deadline, and at the latest every poll interval, which
+also covers changes made by other instances.
 """
 
 from __future__ import annotations
@@ -18,6 +21,9 @@ from app.routing import service
 
 log = logging.getLogger("tellonce.routing")
 
+# After a wake-up, wait this long so that a burst of commits costs one pass, not one each.
+COALESCE_S = 0.05
+
 
 class Dispatcher:
     def __init__(self, ctx: AppContext) -> None:
@@ -25,6 +31,8 @@ class Dispatcher:
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_stats: list[tuple[str, int, int, int]] | None = None
+        # The earliest offer or wrap-up deadline the last pass saw (None: none); not yet known.
+        self._due: datetime | None = utcnow()
 
     def kick(self) -> None:
         self._kicked.set()
@@ -56,13 +64,17 @@ class Dispatcher:
                 timeout = min(poll, max(0.0, (deadline - utcnow()).total_seconds()) + 0.005)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._kicked.wait(), timeout)
+            if self._kicked.is_set():
+                await asyncio.sleep(COALESCE_S)
 
     async def run_once(self) -> tuple[bool, datetime | None]:
         """One pass in one transaction; returns (more to do at once, next deadline)."""
         async with self.ctx.transaction() as session:
             now = utcnow()
-            await service.expire_offers(session, now=now)
-            await service.end_wrapups(session, now=now)
+            # Every pass reads the next deadline, so nothing is due before the one it read.
+            if self._due is not None and self._due <= now:
+                await service.expire_offers(session, now=now)
+                await service.end_wrapups(session, now=now)
             offered = await service.match(session, now=now)
             stats = await service.queue_stats(session, queues=sorted(self.ctx.flow.queues), now=now)
             shape = [(q.name, q.waiting, q.agents_available, q.agents_signed_in) for q in stats]
@@ -70,4 +82,5 @@ class Dispatcher:
                 emit(session, "queue.stats", [q.model_dump(mode="json") for q in stats])
                 self._last_stats = shape
             deadline = await service.next_deadline(session)
+        self._due = deadline
         return offered >= service.MATCH_BATCH, deadline
