@@ -10,8 +10,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select
+from sqlalchemy import and_, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql.selectable import TableValuedAlias
 
 from app.calls import context
 from app.calls.models import Call, CallAgent, CallState
@@ -167,43 +168,67 @@ async def revoke_offer(session: AsyncSession, call: Call, *, reason: str, now: d
 async def match(session: AsyncSession, *, now: datetime) -> int:
     """Offer queued calls to free agents: vip first then longest waiting; skilled, longest idle.
 
-    Rows another transaction holds are skipped (SKIP LOCKED), never waited on. Free agents are
-    read as plain rows and only the one chosen for a call is locked and loaded: loading and
-    locking every free agent made each pass cost in proportion to the agents signed in.
+    Rows another transaction holds are skipped (SKIP LOCKED), never waited on. Each call's
+    agent is picked and locked by one query that reads a single row, whatever the number of
+    agents signed in.
     """
     calls = await _queued_calls(session, queues=None)
-    if not calls:
-        return 0
-    free = [
-        (user_id, set(skills or []))
-        for user_id, skills in await session.execute(
-            select(User.id, User.skills)
-            .where(User.role == Role.agent.value, User.status == AgentStatus.available.value)
-            .order_by(User.status_since, User.id)
-        )
-    ]
-    if not free:
-        return 0
     if len(calls) == MATCH_BATCH:
         # More may wait behind these: take the first calls that some free agent can answer.
-        calls = await _queued_calls(session, queues=set().union(*(skills for _, skills in free)))
+        calls = await _queued_calls(session, queues=await _free_skills(session))
     offered = 0
+    exhausted: set[str | None] = set()
     for call in calls:
-        rejected = set(call.rejected_by or [])
-        for candidate in list(free):
-            user_id, skills = candidate
-            if call.queue not in skills or user_id in rejected:
-                continue
-            free.remove(candidate)
-            agent = await _lock_if_available(session, user_id)
-            if agent is None:  # taken meanwhile by another instance
-                continue
-            await offer(session, call, agent, now)
-            offered += 1
-            break
-        if not free:
-            break
+        if call.queue in exhausted:
+            continue
+        agent = await _free_agent(session, queue=call.queue, rejected=call.rejected_by or [])
+        if agent is None:
+            if not call.rejected_by:
+                exhausted.add(call.queue)
+            continue
+        await offer(session, call, agent, now)
+        offered += 1
     return offered
+
+
+def _skills(session: AsyncSession) -> TableValuedAlias:
+    """The elements of users.skills as rows with a column `value`, on either database."""
+    dialect = session.get_bind().dialect.name
+    elements = func.json_each if dialect == "sqlite" else func.json_array_elements_text
+    return elements(User.skills).table_valued("value").alias("skill")
+
+
+async def _free_agent(
+    session: AsyncSession, *, queue: str | None, rejected: list[int]
+) -> User | None:
+    """The longest idle available agent with the queue's skill, locked; None if there is none."""
+    skill = _skills(session)
+    query = select(User).where(
+        User.role == Role.agent.value,
+        User.status == AgentStatus.available.value,
+        select(skill.c.value).where(skill.c.value == queue).exists(),
+    )
+    if rejected:
+        query = query.where(User.id.not_in(rejected))
+    query = (
+        query.order_by(User.status_since, User.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+        .execution_options(populate_existing=True)
+    )
+    return (await session.execute(query)).scalar_one_or_none()
+
+
+async def _free_skills(session: AsyncSession) -> set[str]:
+    skill = _skills(session)
+    query = (
+        select(skill.c.value)
+        .select_from(User)
+        .join(skill, true())
+        .where(User.role == Role.agent.value, User.status == AgentStatus.available.value)
+        .distinct()
+    )
+    return {str(v) for v in (await session.execute(query)).scalars()}
 
 
 async def _queued_calls(session: AsyncSession, *, queues: set[str] | None) -> list[Call]:
@@ -217,16 +242,6 @@ async def _queued_calls(session: AsyncSession, *, queues: set[str] | None) -> li
         .execution_options(populate_existing=True)
     )
     return list((await session.execute(query)).scalars())
-
-
-async def _lock_if_available(session: AsyncSession, user_id: int) -> User | None:
-    query = (
-        select(User)
-        .where(User.id == user_id, User.status == AgentStatus.available.value)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
 
 
 async def expire_offers(session: AsyncSession, *, now: datetime) -> int:
