@@ -11,11 +11,12 @@ from pathlib import Path
 
 import httpx
 import pytest
+from support import free_port
 
-from conftest import free_port
 
-
-def tellonce(*args: str, cwd: Path, env: dict[str, str] | None = None) -> subprocess.CompletedProcess[str]:
+def tellonce(
+    *args: str, cwd: Path, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
         [sys.executable, "-m", "app.cli", *args],
         cwd=cwd,
@@ -34,7 +35,9 @@ def test_user_create_works_on_a_database_no_serve_touched(tmp_path: Path) -> Non
     assert result.returncode == 0, result.stderr
     assert "s3cret-pw" not in result.stdout + result.stderr
     assert (tmp_path / "tellonce.db").exists()
-    again = tellonce("user", "create", "boss", "--password", "other-pw", "--role", "agent", cwd=tmp_path)
+    again = tellonce(
+        "user", "create", "boss", "--password", "other-pw", "--role", "agent", cwd=tmp_path
+    )
     assert again.returncode == 1 and "taken" in again.stderr
     bad = tellonce("user", "create", "x y", "--password", "pw", "--role", "agent", cwd=tmp_path)
     assert bad.returncode == 2 and "invalid" in bad.stderr
@@ -80,7 +83,9 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         proc.wait(timeout=20)
 
 
-def test_serve_demo_answers_and_prints_only_demo_logins(demo_server: tuple[str, subprocess.Popen[str]], tmp_path: Path) -> None:
+def test_serve_demo_answers_and_prints_only_demo_logins(
+    demo_server: tuple[str, subprocess.Popen[str]], tmp_path: Path
+) -> None:
     base, proc = demo_server
     assert httpx.get(f"{base}/docs").status_code == 200
     assert httpx.get(f"{base}/").status_code == 200  # the console

@@ -13,11 +13,11 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
+from support import PG_URL, reset_postgres
 
 import app.models  # noqa: F401
 from app.db import Base
 from app.migrate import upgrade
-from conftest import PG_URL, reset_postgres
 
 
 def _diff_and_tables(url: str) -> tuple[list[object], set[str], int]:
@@ -27,10 +27,14 @@ def _diff_and_tables(url: str) -> tuple[list[object], set[str], int]:
 
             def check(sync_conn: object) -> tuple[list[object], set[str]]:
                 ctx = MigrationContext.configure(sync_conn, opts={"compare_type": True})  # type: ignore[arg-type]
-                return compare_metadata(ctx, Base.metadata), set(inspect(sync_conn).get_table_names())  # type: ignore[arg-type]
+                return compare_metadata(ctx, Base.metadata), set(
+                    inspect(sync_conn).get_table_names()
+                )  # type: ignore[arg-type]
 
             diff, tables = await conn.run_sync(check)
-            counter = (await conn.execute(text("select value from counters where name='events'"))).scalar_one()
+            counter = (
+                await conn.execute(text("select value from counters where name='events'"))
+            ).scalar_one()
         await engine.dispose()
         return diff, tables, counter
 
@@ -46,7 +50,12 @@ def test_upgrade_builds_the_schema_of_the_models(db_url: str) -> None:
 
 
 def _migrate_processes(url: str, cwd: Path, n: int = 3) -> list[subprocess.CompletedProcess[str]]:
-    env = {**os.environ, "TELLONCE_DATABASE_URL": url, "TELLONCE_SECRET_KEY": "s" * 40, "TELLONCE_IVR_API_KEY": "k" * 30}
+    env = {
+        **os.environ,
+        "TELLONCE_DATABASE_URL": url,
+        "TELLONCE_SECRET_KEY": "s" * 40,
+        "TELLONCE_IVR_API_KEY": "k" * 30,
+    }
     procs = [
         subprocess.Popen(
             [sys.executable, "-m", "app.cli", "migrate"], cwd=cwd, env=env, text=True,

@@ -28,7 +28,8 @@ class Strict(BaseModel):
 
 class CallCreate(Strict):
     caller_number: E164
-    language: Literal["en", "es"] | None = None
+    # Checked against the loaded phone tree's languages in the service.
+    language: Annotated[str, StringConstraints(pattern=r"^[a-z]{2}(-[A-Za-z]{2})?$")] | None = None
 
 
 class CallCreated(BaseModel):

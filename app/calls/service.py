@@ -101,6 +101,9 @@ def _require_mine(call: Call, user: User, *states: str) -> None:
 
 
 async def create(session: AsyncSession, *, data: CallCreate) -> Call:
+    languages = _ctx(session).flow.languages
+    if data.language is not None and data.language not in languages:
+        raise Invalid(f"language must be one of {', '.join(languages)}")
     customer = await customers.match_phone(session, number=data.caller_number)
     call = Call(
         caller_number=data.caller_number,
@@ -197,7 +200,7 @@ async def handoff(session: AsyncSession, *, call: Call, data: HandoffIn) -> Queu
     call.collected = dict(data.collected)
     call.utterance = data.utterance
     call.escalation_reason = reason
-    if call.language is None and data.collected.get("language") in ("en", "es"):
+    if call.language is None and data.collected.get("language") in _ctx(session).flow.languages:
         call.language = data.collected["language"]
     call.first_queued_at = now
     routing.requeue(session, call, queue=queue)

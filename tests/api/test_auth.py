@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from conftest import Api
+from support import Api
 
 
 async def test_token_for_good_credentials(api: Api) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from conftest import Api, LiveServer
+from support import Api, LiveServer
 
 
 async def test_screen_pop_carries_everything_the_caller_said(api: Api, ws: Any) -> None:
@@ -137,7 +137,7 @@ async def test_offer_timeout_requeues_and_sets_agent_away(server_factory: Any) -
     api = Api(live)
     try:
         await api.login("alice")
-        from conftest import Ws
+        from support import Ws
 
         alice = await Ws(live.ws_url, api.tokens["alice"]).connect()
         await api.set_status("alice", "available")
@@ -328,7 +328,7 @@ async def test_burst_of_handoffs_never_offers_one_call_twice(api: Api, ws: Any) 
 
     await asyncio.wait_for(asyncio.gather(*(work(n) for n in ("alice", "bob", "carol"))), 60)
     # Replay the whole outbox as the supervisor sees it and check the invariant.
-    from conftest import Ws
+    from support import Ws
 
     full = await Ws(api.live.ws_url, api.tokens["super"]).connect(last_seq=0)
     holder: dict[int, int] = {}
@@ -397,7 +397,7 @@ async def test_resume_replays_exactly_the_missed_events(api: Api, ws: Any) -> No
 
 
 async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
-    from conftest import Ws
+    from support import Ws
 
     live: LiveServer = server_factory(wrapup_s=0.5)
     api = Api(live)
