@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import func, select
@@ -28,50 +29,89 @@ HISTORY = 5
 HISTORY_WINDOW = 20
 
 
+@dataclass
+class _Related:
+    """What a context needs beyond the call's own row, for one or many calls."""
+
+    steps: dict[int, list[IvrStep]] = field(default_factory=lambda: defaultdict(list))
+    notes: dict[int, list[Note]] = field(default_factory=lambda: defaultdict(list))
+    transfers: dict[int, list[Transfer]] = field(default_factory=lambda: defaultdict(list))
+    people: dict[int, Person] = field(default_factory=dict)
+    customers: dict[int, Customer] = field(default_factory=dict)
+    history: dict[int, list[Call]] = field(default_factory=lambda: defaultdict(list))
+
+
 async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContext]:
     """Contexts of the calls, in a handful of queries whatever their number."""
     if not calls:
         return []
+    related = await _related(session, calls)
+    return [_assemble(call, related) for call in calls]
+
+
+async def one(session: AsyncSession, call: Call) -> CallContext:
+    """The context of one call; its related rows are read once per session while unchanged.
+
+    A request often builds the same context twice or more (the event, the offer, the response).
+    The rows are read again only when the call's customer changed or a step, note or transfer of
+    the call was flushed since: the objects read are held, so the identity map only grows.
+    """
+    memo: dict[int, tuple[tuple[int | None, int], _Related]] = session.info.setdefault(
+        "call_context", {}
+    )
+    key = (call.customer_id, _flushed_children(session, call.id))
+    found = memo.get(call.id)
+    if found is not None and found[0] == key:
+        return _assemble(call, found[1])
+    related = await _related(session, [call])
+    memo[call.id] = ((call.customer_id, _flushed_children(session, call.id)), related)
+    return _assemble(call, related)
+
+
+def _flushed_children(session: AsyncSession, call_id: int) -> int:
+    return sum(
+        1
+        for obj in session.identity_map.values()
+        if isinstance(obj, IvrStep | Note | Transfer) and obj.call_id == call_id
+    )
+
+
+async def _related(session: AsyncSession, calls: Sequence[Call]) -> _Related:
     ids = [c.id for c in calls]
-    steps: dict[int, list[IvrStep]] = defaultdict(list)
+    out = _Related()
     for step in (
         await session.execute(
             select(IvrStep).where(IvrStep.call_id.in_(ids)).order_by(IvrStep.at, IvrStep.id)
         )
     ).scalars():
-        steps[step.call_id].append(step)
-    notes: dict[int, list[Note]] = defaultdict(list)
+        out.steps[step.call_id].append(step)
     for note in (
         await session.execute(select(Note).where(Note.call_id.in_(ids)).order_by(Note.at, Note.id))
     ).scalars():
-        notes[note.call_id].append(note)
-    transfers: dict[int, list[Transfer]] = defaultdict(list)
+        out.notes[note.call_id].append(note)
     for tr in (
         await session.execute(
             select(Transfer).where(Transfer.call_id.in_(ids)).order_by(Transfer.at, Transfer.id)
         )
     ).scalars():
-        transfers[tr.call_id].append(tr)
+        out.transfers[tr.call_id].append(tr)
 
-    people_ids = {n.author_id for ns in notes.values() for n in ns}
-    people_ids |= {t.from_agent_id for ts in transfers.values() for t in ts}
-    people_ids |= {t.to_agent_id for ts in transfers.values() for t in ts}
+    people_ids = {n.author_id for ns in out.notes.values() for n in ns}
+    people_ids |= {t.from_agent_id for ts in out.transfers.values() for t in ts}
+    people_ids |= {t.to_agent_id for ts in out.transfers.values() for t in ts}
     people_ids.discard(None)
-    people: dict[int, Person] = {}
     if people_ids:
         for uid, name in await session.execute(
             select(User.id, User.display_name).where(User.id.in_(people_ids))
         ):
-            people[uid] = Person(id=uid, display_name=name)
+            out.people[uid] = Person(id=uid, display_name=name)
 
     customer_ids = {c.customer_id for c in calls if c.customer_id is not None}
-    customers: dict[int, Customer] = {}
-    history: dict[int, list[Call]] = defaultdict(list)
     if customer_ids:
         for customer in (
             await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))
         ).scalars():
-            customers[customer.id] = customer
+            out.customers[customer.id] = customer
         # Each customer's newest final calls, ranked per customer so none crowds out another.
         rank = (
             func.row_number()
@@ -93,79 +133,73 @@ async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContex
         ).scalars()
         for past in earlier:
             assert past.customer_id is not None
-            history[past.customer_id].append(past)
-
-    def person(uid: int | None) -> Person | None:
-        return None if uid is None else people.get(uid)
-
-    out = []
-    for call in calls:
-        known = customers.get(call.customer_id) if call.customer_id else None
-        earlier_calls = [
-            HistoryItem(
-                id=p.id,
-                started_at=p.created_at,
-                intent=p.intent,
-                disposition=p.disposition,
-                sentiment=p.sentiment,
-                csat=p.csat,
-            )
-            for p in history.get(call.customer_id or 0, [])
-            if p.id != call.id and p.created_at <= call.created_at
-        ][:HISTORY]
-        out.append(
-            CallContext(
-                id=call.id,
-                state=call.state,
-                caller_number=call.caller_number,
-                language=call.language,
-                customer=CustomerBrief.model_validate(known) if known else None,
-                identity=Identity(
-                    verified=call.verified,
-                    method="account_pin" if call.verify_method == "account_pin" else None,
-                    verified_at=call.verified_at,
-                ),
-                intent=call.intent,
-                queue=call.queue,
-                escalation_reason=call.escalation_reason,
-                utterance=call.utterance,
-                collected=dict(call.collected or {}),
-                ivr_path=[
-                    StepOut(node=s.node, prompt=s.prompt, input=s.input, at=s.at)
-                    for s in steps[call.id]
-                ],
-                notes=[
-                    NoteOut(author=person(n.author_id), text=n.text, at=n.at)
-                    for n in notes[call.id]
-                ],
-                transfers=[
-                    TransferOut(
-                        from_agent=person(t.from_agent_id),
-                        to_queue=t.to_queue,
-                        to_agent=person(t.to_agent_id),
-                        note=t.note,
-                        at=t.at,
-                    )
-                    for t in transfers[call.id]
-                ],
-                history=earlier_calls,
-                agent_id=call.agent_id,
-                created_at=call.created_at,
-                queued_at=call.queued_at,
-                connected_at=call.connected_at,
-                ended_at=call.ended_at,
-                disposition=call.disposition,
-                sentiment=call.sentiment,
-                csat=call.csat,
-                had_to_repeat=call.had_to_repeat,
-                offer_expires_at=call.offer_expires_at if call.state == "offered" else None,
-            )
-        )
+            out.history[past.customer_id].append(past)
     return out
 
 
-async def one(session: AsyncSession, call: Call) -> CallContext:
-    return (await build(session, [call]))[0]
+def _assemble(call: Call, related: _Related) -> CallContext:
+    def person(uid: int | None) -> Person | None:
+        return None if uid is None else related.people.get(uid)
+
+    known = related.customers.get(call.customer_id) if call.customer_id else None
+    earlier_calls = [
+        HistoryItem(
+            id=p.id,
+            started_at=p.created_at,
+            intent=p.intent,
+            disposition=p.disposition,
+            sentiment=p.sentiment,
+            csat=p.csat,
+        )
+        for p in related.history.get(call.customer_id or 0, [])
+        if p.id != call.id and p.created_at <= call.created_at
+    ][:HISTORY]
+    return CallContext(
+        id=call.id,
+        state=call.state,
+        caller_number=call.caller_number,
+        language=call.language,
+        customer=CustomerBrief.model_validate(known) if known else None,
+        identity=Identity(
+            verified=call.verified,
+            method="account_pin" if call.verify_method == "account_pin" else None,
+            verified_at=call.verified_at,
+        ),
+        intent=call.intent,
+        queue=call.queue,
+        escalation_reason=call.escalation_reason,
+        utterance=call.utterance,
+        collected=dict(call.collected or {}),
+        ivr_path=[
+            StepOut(node=s.node, prompt=s.prompt, input=s.input, at=s.at)
+            for s in related.steps.get(call.id, [])
+        ],
+        notes=[
+            NoteOut(author=person(n.author_id), text=n.text, at=n.at)
+            for n in related.notes.get(call.id, [])
+        ],
+        transfers=[
+            TransferOut(
+                from_agent=person(t.from_agent_id),
+                to_queue=t.to_queue,
+                to_agent=person(t.to_agent_id),
+                note=t.note,
+                at=t.at,
+            )
+            for t in related.transfers.get(call.id, [])
+        ],
+        history=earlier_calls,
+        agent_id=call.agent_id,
+        created_at=call.created_at,
+        queued_at=call.queued_at,
+        connected_at=call.connected_at,
+        ended_at=call.ended_at,
+        disposition=call.disposition,
+        sentiment=call.sentiment,
+        csat=call.csat,
+        had_to_repeat=call.had_to_repeat,
+        offer_expires_at=call.offer_expires_at if call.state == "offered" else None,
+    )
 
 
 def wait_s(call: Call, now: datetime) -> float | None:
