@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, func, or_, select, true
+from sqlalchemy import and_, case, func, or_, select, true
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TableValuedAlias
 
@@ -323,25 +323,31 @@ async def queue_stats(
         .group_by(Call.queue)
     ):
         waiting[name] = (count, _aware(oldest) if oldest is not None else None)
-    agents = (
-        await session.execute(
-            select(User.skills, User.status).where(
-                User.role == Role.agent.value, User.status != AgentStatus.offline.value
-            )
+    # Agents counted per skill in SQL: a few rows, not one per agent signed in.
+    skill = _skills(session)
+    available = func.sum(case((User.status == AgentStatus.available.value, 1), else_=0))
+    per_skill = {
+        name: (int(signed_in), int(free or 0))
+        for name, signed_in, free in await session.execute(
+            select(skill.c.value, func.count(), available)
+            .select_from(User)
+            .join(skill, true())
+            .where(User.role == Role.agent.value, User.status != AgentStatus.offline.value)
+            .group_by(skill.c.value)
         )
-    ).all()
+    }
     names = list(dict.fromkeys([*queues, *sorted(k for k in waiting if k is not None)]))
     out = []
     for name in names:
         count, oldest = waiting.get(name, (0, None))
-        skilled = [status for skills, status in agents if name in (skills or [])]
+        signed_in, free = per_skill.get(name, (0, 0))
         out.append(
             QueueStats(
                 name=name,
                 waiting=count,
                 longest_wait_s=round((now - oldest).total_seconds(), 1) if oldest else 0.0,
-                agents_available=sum(1 for s in skilled if s == AgentStatus.available.value),
-                agents_signed_in=len(skilled),
+                agents_available=free,
+                agents_signed_in=signed_in,
             )
         )
     return out
