@@ -6,7 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import insert, update
+from sqlalchemy import insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import after_commit, before_commit, utcnow
@@ -39,32 +39,79 @@ async def flush_outbox(session: AsyncSession) -> None:
     if not pending:
         return
     # One counter row, updated inside the transaction: its row lock orders writers, so seq grows
-    # in commit order and a reader of seq > N never skips an event that commits late.
-    top = (
-        await session.execute(
-            update(Counter)
-            .where(Counter.name == "events")
-            .values(value=Counter.value + len(pending))
-            .returning(Counter.value)
-        )
-    ).scalar_one()
-    first = top - len(pending) + 1
-    rows = []
-    for offset, (type_, data, user_id, to_supervisors, at) in enumerate(pending):
-        seq = first + offset
-        envelope = {"seq": seq, "type": type_, "at": at.isoformat(), "data": data}
-        rows.append(
+    # in commit order and a reader of seq > N never skips an event that commits late. Writers
+    # queue on that lock from the update to the commit, so every other write goes out first,
+    # and on PostgreSQL the update and the insert are one statement: one round trip under it.
+    await session.flush()
+    # Each envelope serialised once, but for its seq: '{"seq":N,' + rest.
+    events: list[dict[str, Any]] = [
+        {
+            "ord": offset,
+            "type": type_,
+            "at": at,
+            "rest": json.dumps(
+                {"type": type_, "at": at.isoformat(), "data": data}, separators=(",", ":")
+            )[1:],
+            "user_id": user_id,
+            "to_supervisors": to_supervisors,
+        }
+        for offset, (type_, data, user_id, to_supervisors, at) in enumerate(pending, start=1)
+    ]
+    if session.get_bind().dialect.name == "postgresql":
+        top = await _insert_numbered(session, events)
+    else:
+        top = (
+            await session.execute(
+                update(Counter)
+                .where(Counter.name == "events")
+                .values(value=Counter.value + len(events))
+                .returning(Counter.value)
+            )
+        ).scalar_one()
+        base = top - len(events)
+        rows = [
             {
-                "seq": seq,
-                "type": type_,
-                "at": at,
-                "payload": json.dumps(envelope, separators=(",", ":")),
-                "user_id": user_id,
-                "to_supervisors": to_supervisors,
+                "seq": base + e["ord"],
+                "type": e["type"],
+                "at": e["at"],
+                "payload": f'{{"seq":{base + e["ord"]},{e["rest"]}',
+                "user_id": e["user_id"],
+                "to_supervisors": e["to_supervisors"],
             }
-        )
-    await session.execute(insert(Event), rows)
+            for e in events
+        ]
+        await session.execute(insert(Event), rows)
     ctx = session.info.get("ctx")
     bus = getattr(ctx, "bus", None)
     if bus is not None:
         after_commit(session, "wake", lambda: bus.publish(CHANNEL, str(top)))
+
+
+_INSERT_NUMBERED = text(
+    """
+    WITH counter AS (
+        UPDATE counters SET value = value + CAST(:n AS bigint)
+        WHERE name = 'events' RETURNING value
+    )
+    INSERT INTO events (seq, type, at, payload, user_id, to_supervisors)
+    SELECT counter.value - CAST(:n AS bigint) + e.ord, e.type, e.at,
+           '{"seq":' || (counter.value - CAST(:n AS bigint) + e.ord) || ',' || e.rest,
+           e.user_id, e.to_supervisors
+    FROM counter, jsonb_to_recordset(CAST(:events AS jsonb)) AS e(
+        ord bigint, type text, at timestamptz, rest text, user_id integer, to_supervisors boolean
+    )
+    RETURNING seq
+    """
+)
+
+
+async def _insert_numbered(session: AsyncSession, events: list[dict[str, Any]]) -> int:
+    """PostgreSQL: take len(events) seqs from the counter and insert the events, in one go."""
+    wire = [{**e, "at": e["at"].isoformat()} for e in events]
+    result = await session.execute(
+        _INSERT_NUMBERED, {"n": len(events), "events": json.dumps(wire, separators=(",", ":"))}
+    )
+    seqs = list(result.scalars())
+    if len(seqs) != len(events):
+        raise RuntimeError("the events counter row is missing")
+    return int(max(seqs))
