@@ -175,6 +175,8 @@ function showTab(name, { focus = false } = {}) {
     tab.tabIndex = selected ? 0 : -1;
   }
   for (const panel of el.actions.querySelectorAll("[role=tabpanel]")) panel.hidden = panel.dataset.panel !== name;
+  // Who can take a transfer changes all the time: read it again whenever the tab opens.
+  if (name === "transfer" && state.call?.state === "connected") loadTransferTargets();
   if (focus) {
     const panel = el.actions.querySelector(`[data-panel="${name}"]`);
     const first = panel?.querySelector("textarea, select, input:not([type=radio]), input[type=radio]");

@@ -220,9 +220,10 @@ async function assign(callId, agentId) {
   try {
     await api(`/api/calls/${callId}/assign`, { method: "POST", body: { agent_id: Number(agentId) } });
     toast(`Call #${callId} offered to ${name}.`);
-    state.chosen.delete(callId);
+    // Clear the choice just used, not one made while the request was on its way.
     const row = rows.get(callId);
-    if (row) row.select.value = "";
+    if (state.chosen.get(callId) === agentId) state.chosen.delete(callId);
+    if (row && row.select.value === agentId) row.select.value = "";
   } catch (err) {
     toast(`Could not assign call #${callId} to ${name}: ${err.message}`, "error");
   }

@@ -90,6 +90,8 @@ def test_offer_accept_transfer_wrap(
     alice.keyboard.press("Alt+t")
     expect(alice.get_by_test_id("transfer-form")).to_be_visible()
     bob_id = server.api("bob").get("/api/me").json()["id"]
+    # Bob is offered as a target once the page has read that he is signed in.
+    expect(alice.locator(f"option[value='agent:{bob_id}']")).to_be_enabled()
     alice.get_by_test_id("transfer-target").select_option(f"agent:{bob_id}")
     alice.get_by_test_id("transfer-note").fill(NOTE)
     alice.get_by_test_id("transfer-submit").click()
