@@ -21,8 +21,9 @@ from app.routing import service
 
 log = logging.getLogger("tellonce.routing")
 
-# After a wake-up, wait this long so that a burst of commits costs one pass, not one each.
-COALESCE_S = 0.05
+# After a wake-up, wait this long so that a burst of commits costs one pass, not one each. The
+# queue figures reach supervisors this much later; offers are made in the requests themselves.
+COALESCE_S = 0.25
 
 
 class Dispatcher:
