@@ -6,9 +6,12 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from itertools import chain
+from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import event, func, select
 from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.orm import Session
 
 from app.calls.models import FINAL_STATES, Call, IvrStep, Note, Transfer
 from app.calls.schemas import (
@@ -53,27 +56,32 @@ async def one(session: AsyncSession, call: Call) -> CallContext:
     """The context of one call; its related rows are read once per session while unchanged.
 
     A request often builds the same context twice or more (the event, the offer, the response).
-    The rows are read again only when the call's customer changed or a step, note or transfer of
-    the call was flushed since: the objects read are held, so the identity map only grows.
+    The rows are read again when the call's customer changed, or after a flush that wrote a
+    step, note or transfer of the call.
     """
-    memo: dict[int, tuple[tuple[int | None, int], _Related]] = session.info.setdefault(
-        "call_context", {}
-    )
-    key = (call.customer_id, _flushed_children(session, call.id))
+    memo = _memo(session)
     found = memo.get(call.id)
-    if found is not None and found[0] == key:
+    if found is not None and found[0] == call.customer_id:
         return _assemble(call, found[1])
     related = await _related(session, [call])
-    memo[call.id] = ((call.customer_id, _flushed_children(session, call.id)), related)
+    memo[call.id] = (call.customer_id, related)
     return _assemble(call, related)
 
 
-def _flushed_children(session: AsyncSession, call_id: int) -> int:
-    return sum(
-        1
-        for obj in session.identity_map.values()
-        if isinstance(obj, IvrStep | Note | Transfer) and obj.call_id == call_id
-    )
+def _memo(session: AsyncSession) -> dict[int, tuple[int | None, _Related]]:
+    memo: dict[int, tuple[int | None, _Related]] | None = session.info.get("call_context")
+    if memo is None:
+        memo = session.info["call_context"] = {}
+        event.listen(session.sync_session, "after_flush", _forget_flushed)
+    return memo
+
+
+def _forget_flushed(sync_session: Session, flush_context: Any) -> None:
+    memo = sync_session.info.get("call_context")
+    if memo:
+        for obj in chain(sync_session.new, sync_session.dirty, sync_session.deleted):
+            if isinstance(obj, IvrStep | Note | Transfer):
+                memo.pop(obj.call_id, None)
 
 
 async def _related(session: AsyncSession, calls: Sequence[Call]) -> _Related:
