@@ -17,6 +17,7 @@ import httpx
 import uvicorn
 import websockets
 from sqlalchemy import text
+from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
 
 from app.config import Settings
@@ -39,10 +40,21 @@ def reset_postgres(url: str = PG_URL) -> None:
 
     async def reset() -> None:
         engine = create_async_engine(url)
-        async with engine.begin() as conn:
-            await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
-            await conn.execute(text("CREATE SCHEMA public"))
-        await engine.dispose()
+        try:
+            # A server of the previous test may still be closing its connections, and a DROP
+            # that meets one of them mid-read can deadlock: PostgreSQL then cancels one side.
+            for attempt in range(5):
+                try:
+                    async with engine.begin() as conn:
+                        await conn.execute(text("SET lock_timeout = '10s'"))
+                        await conn.execute(text("DROP SCHEMA IF EXISTS public CASCADE"))
+                        await conn.execute(text("CREATE SCHEMA public"))
+                    return
+                except DBAPIError:
+                    if attempt == 4:
+                        raise
+        finally:
+            await engine.dispose()
 
     asyncio.run(reset())
 
