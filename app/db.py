@@ -95,7 +95,10 @@ def _run_mostly_inline(connection: Any) -> None:
     another process's write lock) and COMMIT (which may checkpoint the WAL and fsync) can
     take long; they still go to the thread, every other call runs at once, in the caller.
     """
-    threaded = connection._execute
+    threaded = getattr(connection, "_execute", None)
+    if threaded is None or not hasattr(connection, "_connection"):
+        # Another aiosqlite than the one this was written against: keep its own threading.
+        return
 
     async def execute(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
         if getattr(fn, "__name__", "") == "commit" or (
