@@ -1,0 +1,1 @@
+"""Benchmarks: screen-pop latency, lifecycle throughput, connections, and the floor they share."""
