@@ -60,7 +60,7 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # the loser slept in SQLite's busy handler (1 to 100 ms, polling); with one, they wait
         # in the pool's queue and start the moment the connection comes back.
         pool: dict[str, Any] = {} if ":memory:" in url else {"pool_size": 1, "max_overflow": 0}
-        connect_args = {"timeout": 30, "check_same_thread": False}
+        connect_args = {"timeout": 30}
         engine = create_async_engine(url, connect_args=connect_args, **pool)
         _configure_sqlite(engine)
         return engine
@@ -73,7 +73,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     # "database is locked" when it upgrades from reading to writing.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        _run_mostly_inline(dbapi_connection._connection)
         dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
@@ -85,31 +84,6 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
     @event.listens_for(engine.sync_engine, "begin")
     def _on_begin(conn: Any) -> None:
         conn.exec_driver_sql("BEGIN IMMEDIATE")
-
-
-def _run_mostly_inline(connection: Any) -> None:
-    """Run an aiosqlite connection's calls on the event loop, except those that may wait.
-
-    aiosqlite sends every call to its own thread and back: some 0.1 ms a hop, several hops per
-    statement, where SQLite itself takes microseconds. Only BEGIN IMMEDIATE (which waits for
-    another process's write lock) and COMMIT (which may checkpoint the WAL and fsync) can
-    take long; they still go to the thread, every other call runs at once, in the caller.
-    """
-    threaded = getattr(connection, "_execute", None)
-    if threaded is None or not hasattr(connection, "_connection"):
-        # Another aiosqlite than the one this was written against: keep its own threading.
-        return
-
-    async def execute(fn: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
-        if getattr(fn, "__name__", "") == "commit" or (
-            args and isinstance(args[0], str) and args[0].startswith("BEGIN")
-        ):
-            return await threaded(fn, *args, **kwargs)
-        if connection._connection is None:
-            raise ValueError("Connection closed")
-        return fn(*args, **kwargs)
-
-    connection._execute = execute
 
 
 def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
