@@ -24,6 +24,9 @@ _BACKOFF_MIN_S = 0.1
 _BACKOFF_MAX_S = 5.0
 # OSError covers refused connections and socket timeouts (asyncio.TimeoutError is one).
 _DOWN = (RedisError, OSError)
+# How long publish waits for Redis. A Redis that hangs without closing its sockets (paused, or
+# a network that drops packets) would otherwise hold every response for the socket timeouts.
+_PUBLISH_WAIT_S = 0.25
 
 
 class RedisBus(Bus):
@@ -31,6 +34,9 @@ class RedisBus(Bus):
         self._url = url
         self._client: Redis | None = None
         self._publish_failing = False
+        # A publish still waiting on Redis after _PUBLISH_WAIT_S: until it ends, others are
+        # dropped (the safety poll delivers), so a hung Redis costs no request more than that.
+        self._stuck: asyncio.Task[None] | None = None
 
     @property
     def client(self) -> Redis:
@@ -51,11 +57,28 @@ class RedisBus(Bus):
         )
 
     async def disconnect(self) -> None:
+        if self._stuck is not None:
+            self._stuck.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._stuck
+            self._stuck = None
         if self._client is not None:
             await self._client.aclose()
             self._client = None
 
     async def publish(self, channel: str, message: str) -> None:
+        if self._stuck is not None:
+            if not self._stuck.done():
+                return
+            self._stuck = None
+        task = asyncio.create_task(self._publish(channel, message))
+        done, _ = await asyncio.wait({task}, timeout=_PUBLISH_WAIT_S)
+        if done:
+            task.result()
+        else:
+            self._stuck = task
+
+    async def _publish(self, channel: str, message: str) -> None:
         try:
             await self.client.publish(channel, message)
         except _DOWN as exc:
