@@ -6,7 +6,7 @@ from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
 from typing import Any
 
-from sqlalchemy import JSON, DateTime, MetaData, event
+from sqlalchemy import JSON, DateTime, MetaData, event, make_url
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -15,6 +15,8 @@ from sqlalchemy.ext.asyncio import (
 )
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
+
+from app import sqlite_loop
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -60,25 +62,26 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         # the loser slept in SQLite's busy handler (1 to 100 ms, polling); with one, they wait
         # in the pool's queue and start the moment the connection comes back.
         pool: dict[str, Any] = {} if ":memory:" in url else {"pool_size": 1, "max_overflow": 0}
-        connect_args = {"timeout": 30}
-        engine = create_async_engine(url, connect_args=connect_args, **pool)
+        # Statements run on the event loop, without aiosqlite's thread (see app/sqlite_loop.py).
+        path = sqlite_loop.database_path(make_url(url))
+        engine = create_async_engine(url, async_creator=sqlite_loop.creator(path), **pool)
         _configure_sqlite(engine)
         return engine
     return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE; take it over
-    # so that every transaction holds the write lock from its start and never fails half-way with
+    # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE; connections
+    # are opened in autocommit mode (sqlite_loop) and every transaction begins here, so that every transaction holds the write lock from its start and never fails half-way with
     # "database is locked" when it upgrades from reading to writing.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
-        cursor.execute("PRAGMA busy_timeout=30000")
+        # Never wait for a lock inside SQLite, on the loop: sqlite_loop retries asynchronously.
+        cursor.execute("PRAGMA busy_timeout=0")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

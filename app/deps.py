@@ -19,7 +19,7 @@ from app.users.models import Role, User
 _bearer = HTTPBearer(auto_error=False, description="A user token, or the IVR key")
 
 
-def get_ctx(request: Request) -> AppContext:
+async def get_ctx(request: Request) -> AppContext:
     ctx: AppContext = request.app.state.ctx
     return ctx
 

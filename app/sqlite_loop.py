@@ -1,0 +1,233 @@
+"""SQLite on the event loop: a driver-level asyncio connection with no thread.
+
+SQLAlchemy's aiosqlite dialect wraps a driver connection with an async API. aiosqlite gives it
+one by sending every call to a thread of its own and back: four hops per statement (cursor,
+execute, fetch, close), some 0.1 ms of CPU each on both sides, and a wait for the event loop's
+next turn after each, while SQLite itself answers our statements in microseconds. Holding the
+database for that long is what limited the embedded default's throughput.
+
+This module gives the dialect (through create_async_engine's documented `async_creator`) a
+connection with the same async API that runs sqlite3 directly, in the caller, on the loop. What
+could block the loop is waiting for another process's lock: the connection's busy timeout is 0,
+and a statement refused with SQLITE_BUSY (which then has had no effect) is retried after an
+asynchronous sleep, so the loop keeps serving while `tellonce user create` or a migration holds
+the database, up to a deadline. In this process one pooled connection serialises transactions,
+so it never waits on itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+import time
+from collections.abc import Awaitable, Callable, Iterable, Sequence
+from typing import Any
+
+# How long a statement waits for another process's lock before it fails as SQLite would.
+LOCK_TIMEOUT_S = 30.0
+_FIRST_BACKOFF_S = 0.001
+_MAX_BACKOFF_S = 0.05
+
+
+def _is_busy(error: sqlite3.OperationalError) -> bool:
+    code = getattr(error, "sqlite_errorcode", None)
+    if code is not None:
+        return (code & 0xFF) in (sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED)
+    message = str(error).lower()
+    return "locked" in message or "busy" in message
+
+
+async def _patiently(call: Callable[[], Any], timeout_s: float) -> Any:
+    """call(), retried after an asynchronous sleep while another process holds the lock."""
+    try:
+        return call()
+    except sqlite3.OperationalError as error:
+        if not _is_busy(error):
+            raise
+    deadline = time.monotonic() + timeout_s
+    backoff = _FIRST_BACKOFF_S
+    while True:
+        await asyncio.sleep(backoff)
+        try:
+            return call()
+        except sqlite3.OperationalError as error:
+            if not _is_busy(error) or time.monotonic() >= deadline:
+                raise
+        backoff = min(backoff * 2, _MAX_BACKOFF_S)
+
+
+class LoopCursor:
+    """aiosqlite's cursor API over a sqlite3 cursor, run in the caller."""
+
+    __slots__ = ("_cursor", "_timeout_s")
+
+    def __init__(self, cursor: sqlite3.Cursor, timeout_s: float) -> None:
+        self._cursor = cursor
+        self._timeout_s = timeout_s
+
+    async def __aenter__(self) -> LoopCursor:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        self._cursor.close()
+
+    @property
+    def description(self) -> Any:
+        return self._cursor.description
+
+    @property
+    def rowcount(self) -> int:
+        return self._cursor.rowcount
+
+    @property
+    def lastrowid(self) -> int | None:
+        return self._cursor.lastrowid
+
+    @property
+    def arraysize(self) -> int:
+        return self._cursor.arraysize
+
+    @arraysize.setter
+    def arraysize(self, value: int) -> None:
+        self._cursor.arraysize = value
+
+    async def execute(self, sql: str, parameters: Any = ()) -> LoopCursor:
+        await _patiently(lambda: self._cursor.execute(sql, parameters), self._timeout_s)
+        return self
+
+    async def executemany(self, sql: str, parameters: Iterable[Any]) -> LoopCursor:
+        rows = list(parameters)
+        await _patiently(lambda: self._cursor.executemany(sql, rows), self._timeout_s)
+        return self
+
+    async def fetchone(self) -> Any:
+        return self._cursor.fetchone()
+
+    async def fetchmany(self, size: int | None = None) -> list[Any]:
+        return self._cursor.fetchmany(self._cursor.arraysize if size is None else size)
+
+    async def fetchall(self) -> list[Any]:
+        return self._cursor.fetchall()
+
+    async def close(self) -> None:
+        self._cursor.close()
+
+    async def setinputsizes(self, *sizes: Any) -> None:
+        return None
+
+    async def nextset(self) -> None:
+        return None
+
+
+class _CursorContext:
+    """What aiosqlite's connection.cursor() returns: awaitable, and an async context manager."""
+
+    __slots__ = ("_make",)
+
+    def __init__(self, make: Callable[[], LoopCursor]) -> None:
+        self._make = make
+
+    def __await__(self) -> Any:
+        async def made() -> LoopCursor:
+            return self._make()
+
+        return made().__await__()
+
+    async def __aenter__(self) -> LoopCursor:
+        return self._make()
+
+    async def __aexit__(self, *exc: object) -> None:
+        return None
+
+
+class _InlineQueue:
+    """Stands in for aiosqlite's request queue, used by SQLAlchemy's isolation-level setter."""
+
+    def put_nowait(self, item: tuple[asyncio.Future[Any], Callable[[], Any]]) -> None:
+        future, function = item
+        try:
+            future.set_result(function())
+        except Exception as error:  # handed to the awaiting caller, as aiosqlite does
+            future.set_exception(error)
+
+
+class LoopConnection:
+    """aiosqlite's connection API over a sqlite3 connection, with no thread."""
+
+    def __init__(self, conn: sqlite3.Connection, timeout_s: float) -> None:
+        self._conn: sqlite3.Connection | None = conn
+        self._timeout_s = timeout_s
+        self._tx = _InlineQueue()
+
+    @property
+    def _connection(self) -> sqlite3.Connection | None:
+        return self._conn
+
+    def _open(self) -> sqlite3.Connection:
+        if self._conn is None:
+            raise ValueError("Connection closed")
+        return self._conn
+
+    @property
+    def isolation_level(self) -> str | None:
+        return self._open().isolation_level
+
+    def cursor(self) -> _CursorContext:
+        return _CursorContext(lambda: LoopCursor(self._open().cursor(), self._timeout_s))
+
+    async def execute(self, sql: str, parameters: Any = ()) -> LoopCursor:
+        cursor = LoopCursor(self._open().cursor(), self._timeout_s)
+        return await cursor.execute(sql, parameters)
+
+    async def commit(self) -> None:
+        conn = self._open()
+        await _patiently(conn.commit, self._timeout_s)
+
+    async def rollback(self) -> None:
+        self._open().rollback()
+
+    async def create_function(self, *args: Any, **kwargs: Any) -> None:
+        self._open().create_function(*args, **kwargs)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+    def stop(self) -> None:
+        """SQLAlchemy's forced close (garbage collection, cancelled checkout)."""
+        if self._conn is not None:
+            conn, self._conn = self._conn, None
+            conn.close()
+
+
+def creator(path: str, *, timeout_s: float = LOCK_TIMEOUT_S) -> Callable[[], Awaitable[Any]]:
+    """An `async_creator` for create_async_engine that opens `path` on the loop."""
+
+    async def connect() -> LoopConnection:
+        # check_same_thread: SQLAlchemy may close a connection it collects from another thread;
+        # sqlite3 itself is built thread-safe, and every statement here runs on the loop.
+        conn = await _patiently(
+            lambda: sqlite3.connect(
+                path,
+                timeout=0,
+                isolation_level=None,
+                check_same_thread=False,
+                detect_types=0,
+            ),
+            timeout_s,
+        )
+        return LoopConnection(conn, timeout_s)
+
+    return connect
+
+
+def database_path(url: Any) -> str:
+    """The file (or ':memory:') that a sqlite URL names, as sqlite3.connect takes it."""
+    database: str | None = url.database
+    if not database:
+        return ":memory:"
+    return database
+
+
+__all__: Sequence[str] = ["LoopConnection", "LoopCursor", "creator", "database_path"]
