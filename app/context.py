@@ -26,6 +26,8 @@ class AppContext:
     bus: Bus | None = None
     # Wakes this instance's router after a commit that may let a call meet an agent.
     wake_router: Callable[[], None] | None = None
+    # Hands events this instance committed to its websocket hub: (seq, payload, user, supervisors).
+    deliver_local: Callable[[list[tuple[int, str, int | None, bool]]], None] | None = None
 
     @classmethod
     def build(cls, settings: Settings, flow: Flow) -> AppContext:

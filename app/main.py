@@ -43,6 +43,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         hub = Hub(ctx)
         dispatcher = Dispatcher(ctx)
         ctx.wake_router = dispatcher.kick
+        ctx.deliver_local = hub.deliver_local
         app.state.ctx = ctx
         app.state.hub = hub
         await hub.start()

@@ -63,9 +63,16 @@ async def one(session: AsyncSession, call: Call) -> CallContext:
     found = memo.get(call.id)
     if found is not None and found[0] == call.customer_id:
         return _assemble(call, found[1])
-    related = await _related(session, [call])
+    fresh: set[int] = session.info.get("fresh_calls", set())
+    related = await _related(session, [call], fresh=call.id in fresh)
     memo[call.id] = (call.customer_id, related)
     return _assemble(call, related)
+
+
+def inserted(session: AsyncSession, call: Call) -> None:
+    """The call was inserted in this transaction: it has no steps, notes or transfers to read."""
+    _memo(session)
+    session.info.setdefault("fresh_calls", set()).add(call.id)
 
 
 def _memo(session: AsyncSession) -> dict[int, tuple[int | None, _Related]]:
@@ -82,11 +89,22 @@ def _forget_flushed(sync_session: Session, flush_context: Any) -> None:
         for obj in chain(sync_session.new, sync_session.dirty, sync_session.deleted):
             if isinstance(obj, IvrStep | Note | Transfer):
                 memo.pop(obj.call_id, None)
+                sync_session.info.get("fresh_calls", set()).discard(obj.call_id)
 
 
-async def _related(session: AsyncSession, calls: Sequence[Call]) -> _Related:
+async def _related(
+    session: AsyncSession, calls: Sequence[Call], *, fresh: bool = False
+) -> _Related:
     ids = [c.id for c in calls]
     out = _Related()
+    if not fresh:
+        await _call_rows(session, ids, out)
+    await _customer_rows(session, calls, out)
+    return out
+
+
+async def _call_rows(session: AsyncSession, ids: list[int], out: _Related) -> None:
+    """The calls' steps, notes and transfers, and the people these name."""
     for step in (
         await session.execute(
             select(IvrStep).where(IvrStep.call_id.in_(ids)).order_by(IvrStep.at, IvrStep.id)
@@ -114,6 +132,9 @@ async def _related(session: AsyncSession, calls: Sequence[Call]) -> _Related:
         ):
             out.people[uid] = Person(id=uid, display_name=name)
 
+
+async def _customer_rows(session: AsyncSession, calls: Sequence[Call], out: _Related) -> None:
+    """The calls' customers and each one's earlier calls."""
     customer_ids = {c.customer_id for c in calls if c.customer_id is not None}
     if customer_ids:
         for customer in (
@@ -142,7 +163,6 @@ async def _related(session: AsyncSession, calls: Sequence[Call]) -> _Related:
         for past in earlier:
             assert past.customer_id is not None
             out.history[past.customer_id].append(past)
-    return out
 
 
 def _assemble(call: Call, related: _Related) -> CallContext:

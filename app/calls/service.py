@@ -116,6 +116,7 @@ async def create(session: AsyncSession, *, data: CallCreate) -> Call:
     )
     session.add(call)
     await session.flush()
+    context.inserted(session, call)
     await _publish(session, "call.created", call, agent=False)
     return call
 

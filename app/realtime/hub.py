@@ -201,10 +201,30 @@ class Hub:
                     )
                 ).all()
             for seq, payload, user_id, to_supervisors in rows:
+                # Events of this instance may have been delivered while the read was under way.
+                if seq <= self._cursor:
+                    continue
                 self._fan_out(seq, payload, user_id, to_supervisors)
                 self._cursor = seq
             if len(rows) < BATCH:
                 return
+
+    def deliver_local(self, events: list[tuple[int, str, int | None, bool]]) -> None:
+        """Events this instance has just committed, in seq order: fanned out without a read.
+
+        Only when they follow on from what this hub has fanned out: then no event can have been
+        skipped. Otherwise (another instance, or another local commit, came in between) the
+        reader catches up from the outbox, which holds them all.
+        """
+        if not events:
+            return
+        if events[0][0] != self._cursor + 1:
+            if events[-1][0] > self._cursor:
+                self._wake.set()
+            return
+        for seq, payload, user_id, to_supervisors in events:
+            self._fan_out(seq, payload, user_id, to_supervisors)
+            self._cursor = seq
 
     def _fan_out(self, seq: int, payload: str, user_id: int | None, to_supervisors: bool) -> None:
         # The same payload string for every recipient; no await here, so registration and

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import insert, text, update
+from sqlalchemy import Table, insert, text, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.db import after_commit, before_commit, utcnow
@@ -59,6 +59,7 @@ async def flush_outbox(session: AsyncSession) -> None:
     ]
     if session.get_bind().dialect.name == "postgresql":
         top = await _insert_numbered(session, events)
+        base = top - len(events)
     else:
         top = (
             await session.execute(
@@ -80,11 +81,40 @@ async def flush_outbox(session: AsyncSession) -> None:
             }
             for e in events
         ]
-        await session.execute(insert(Event), rows)
+        # Core, not the ORM's bulk insert: every row has the same keys, so one executemany.
+        await session.execute(insert(_EVENTS), rows)
+    # After commit, this instance's hub gets the events at once (no read of what it just wrote),
+    # and the bus tells every instance's hub that the outbox grew up to `top`.
+    committed: list[Committed] = session.info.setdefault("committed_events", [])
+    committed.extend(
+        (
+            base + e["ord"],
+            f'{{"seq":{base + e["ord"]},{e["rest"]}',
+            e["user_id"],
+            e["to_supervisors"],
+        )
+        for e in events
+    )
+    after_commit(session, "events", lambda: _announce(session))
+
+
+_EVENTS = cast(Table, Event.__table__)
+
+# (seq, payload, user_id, to_supervisors) of an event this instance committed.
+Committed = tuple[int, str, int | None, bool]
+
+
+async def _announce(session: AsyncSession) -> None:
+    committed: list[Committed] = session.info.pop("committed_events", [])
+    if not committed:
+        return
     ctx = session.info.get("ctx")
+    deliver = getattr(ctx, "deliver_local", None)
+    if deliver is not None:
+        deliver(committed)
     bus = getattr(ctx, "bus", None)
     if bus is not None:
-        after_commit(session, "wake", lambda: bus.publish(CHANNEL, str(top)))
+        await bus.publish(CHANNEL, str(committed[-1][0]))
 
 
 _INSERT_NUMBERED = text(
