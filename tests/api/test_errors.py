@@ -383,21 +383,8 @@ async def test_malformed_agent_and_supervisor_fields_are_422(api: Api, ws: Any) 
 NUL = "a\x00b"
 
 
-async def test_a_nul_character_is_never_a_500(
-    api: Api, ws: Any, request: pytest.FixtureRequest
-) -> None:
-    if api.live.settings.database_url.startswith("postgresql"):
-        request.node.add_marker(
-            pytest.mark.xfail(
-                strict=True,
-                raises=AssertionError,
-                reason="PostgreSQL: a string holding U+0000 reaches the database (asyncpg "
-                "CharacterNotInRepertoireError: invalid byte sequence for encoding UTF8: 0x00) "
-                "and the route answers 500 {'detail': 'internal error'}, after which the server "
-                "closes the keep-alive connection (the next request on it gets no answer); the "
-                "input schemas let NUL through. Every case but 'handoff collected' fails",
-            )
-        )
+async def test_a_nul_character_is_never_a_500(api: Api, ws: Any) -> None:
+    # SQLite stores U+0000; PostgreSQL refuses it, and the route then answers 422.
     alice = await available(api, ws, "alice")
     on_alice = await connected_to(api, alice, "alice")  # cards
     carol = await available(api, ws, "carol")
