@@ -71,7 +71,13 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  A caller:   tellonce ivr --server {base} --from +15551230001\n",
             flush=True,
         )
-    uvicorn.run(create_app(settings), host=args.host, port=args.port, log_level=args.log_level)
+    uvicorn.run(
+        create_app(settings),
+        host=args.host,
+        port=args.port,
+        log_level=args.log_level,
+        ws_per_message_deflate=settings.ws_per_message_deflate,
+    )
     return 0
 
 

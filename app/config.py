@@ -33,6 +33,10 @@ class Settings(BaseSettings):
     token_ttl_s: int = Field(default=12 * 3600, gt=0)
     # A slow safety poll of the outbox: a lost bus message only delays an event by this much.
     poll_interval_s: float = Field(default=1.0, gt=0)
+    # permessage-deflate on /ws. Off: it costs ~40 KiB of zlib state per socket and a compression
+    # per recipient of every event, to save bandwidth a console on the centre's LAN does not lack
+    # (docs/BENCHMARKS.md has the figures).
+    ws_per_message_deflate: bool = False
 
     @field_validator("redis_url", "flow", mode="before")
     @classmethod

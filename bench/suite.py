@@ -138,12 +138,17 @@ async def wait_for_load(limit: float | None) -> None:
         await asyncio.sleep(15)
 
 
-async def deploy(target: str, event_bytes: int) -> Deployment:
+async def deploy(target: str, event_bytes: int, *, compression: bool = False) -> Deployment:
+    """compression: Tellonce then accepts permessage-deflate (off by default); the floor always
+    accepts what the client offers, as uvicorn does unless told otherwise."""
     if target == "floor":
         return await asyncio.to_thread(start_floor, event_bytes=event_bytes)
+    env = {"TELLONCE_WS_PER_MESSAGE_DEFLATE": "true" if compression else "false"}
     if target == "embedded":
-        return await asyncio.to_thread(start_tellonce, "embedded")
-    return await asyncio.to_thread(start_tellonce, "postgres", postgres=True, instances=2)
+        return await asyncio.to_thread(start_tellonce, "embedded", extra_env=env)
+    return await asyncio.to_thread(
+        start_tellonce, "postgres", postgres=True, instances=2, extra_env=env
+    )
 
 
 async def measure(target: str, args: argparse.Namespace, event_bytes: int) -> dict[str, Any]:
@@ -216,7 +221,7 @@ async def measure_connections(
 ) -> dict[str, Any]:
     """On a fresh server each time, so that one measurement's freed memory is not the next's."""
     await wait_for_load(args.wait_load)
-    deployment = await deploy(target, event_bytes)
+    deployment = await deploy(target, event_bytes, compression=compression)
     centre = Centre(deployment)
     try:
         await centre.start()
