@@ -5,7 +5,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections import deque
+from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
@@ -31,37 +32,62 @@ Outgoing = tuple[int | None, str]
 
 
 class Connection:
-    """One authenticated socket as the hub sees it: who it is and the queue to its sender."""
+    """One authenticated socket as the hub sees it: who it is, and what waits to be sent.
+
+    Kept small, as thousands are open at once: one deque, and a future only while the sender
+    waits (an asyncio.Queue holds three deques, an Event one more).
+    """
+
+    __slots__ = ("_items", "_limit", "_stopped", "_waiter", "close_code", "supervisor", "user_id")
 
     def __init__(self, user_id: int, *, supervisor: bool, queue_size: int) -> None:
         self.user_id = user_id
         self.supervisor = supervisor
-        self.queue: asyncio.Queue[Outgoing] = asyncio.Queue(maxsize=queue_size)
         self.close_code: int | None = None
-        self._on_close: Callable[[], None] | None = None
+        self._items: deque[Outgoing] = deque()
+        self._limit = queue_size
+        self._stopped = False
+        self._waiter: asyncio.Future[None] | None = None
 
     def put(self, item: Outgoing) -> bool:
         """Queue without ever waiting; a full queue closes the connection (code 4408)."""
-        if self.close_code is not None:
+        if self._stopped:
             return False
-        try:
-            self.queue.put_nowait(item)
-        except asyncio.QueueFull:
+        if len(self._items) >= self._limit:
             self.close(4408)
             return False
+        self._items.append(item)
+        self._wake()
         return True
+
+    async def get(self) -> Outgoing | None:
+        """The next item to send, waiting for one; None once the connection is stopping."""
+        while not self._stopped:
+            if self._items:
+                return self._items.popleft()
+            self._waiter = asyncio.get_running_loop().create_future()
+            try:
+                await self._waiter
+            finally:
+                self._waiter = None
+        return None
 
     def close(self, code: int) -> None:
         """Ask the socket's handler to stop and close with code; it resumes with last_seq."""
-        if self.close_code is None:
+        if self.close_code is None and not self._stopped:
             self.close_code = code
-            if self._on_close is not None:
-                self._on_close()
+        self.stop()
 
-    def on_close(self, callback: Callable[[], None]) -> None:
-        self._on_close = callback
-        if self.close_code is not None:
-            callback()
+    def stop(self) -> None:
+        """The socket is gone or closing: nothing more is queued, the sender stops."""
+        self._stopped = True
+        self._items.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
 
 def visible_to(user_id: int, *, supervisor: bool) -> ColumnElement[bool]:

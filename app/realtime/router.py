@@ -49,12 +49,15 @@ async def events_socket(websocket: WebSocket) -> None:
     user_id, supervisor, last_seq = auth
     # Registered before latest is read: an event committed after that read is then surely queued.
     conn = hub.register(user_id, supervisor=supervisor)
+    # Two coroutines per socket and no more, as thousands are open: this handler sends, one
+    # task receives. Either ending stops the other (conn.stop(), or cancelling the receiver).
+    receiver = asyncio.create_task(_receiver(websocket, conn))
     try:
-        async with anyio.create_task_group() as tg:
-            conn.on_close(tg.cancel_scope.cancel)
-            tg.start_soon(_receiver, websocket, conn, tg.cancel_scope)
-            tg.start_soon(_sender, websocket, ctx, conn, last_seq, tg.cancel_scope)
+        await _sender(websocket, ctx, conn, last_seq)
     finally:
+        receiver.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await receiver
         hub.unregister(conn)
     if conn.close_code is not None:
         await _close(websocket, conn.close_code)
@@ -91,7 +94,7 @@ async def _authenticate(websocket: WebSocket, ctx: AppContext) -> _Identity | No
     return _Identity(user.id, user.role == Role.supervisor, auth.last_seq)
 
 
-async def _receiver(websocket: WebSocket, conn: Connection, scope: anyio.CancelScope) -> None:
+async def _receiver(websocket: WebSocket, conn: Connection) -> None:
     try:
         while True:
             message = await websocket.receive()
@@ -100,8 +103,11 @@ async def _receiver(websocket: WebSocket, conn: Connection, scope: anyio.CancelS
             text = message.get("text")
             if isinstance(text, str) and _is_ping(text):
                 conn.put((None, _PONG))
+    except (WebSocketDisconnect, OSError, RuntimeError):
+        # Gone, or (RuntimeError) the handler has already closed the socket: nothing to read.
+        return
     finally:
-        scope.cancel()
+        conn.stop()
 
 
 def _is_ping(text: str) -> bool:
@@ -113,15 +119,10 @@ def _is_ping(text: str) -> bool:
 
 
 async def _sender(
-    websocket: WebSocket,
-    ctx: AppContext,
-    conn: Connection,
-    last_seq: int | None,
-    scope: anyio.CancelScope,
+    websocket: WebSocket, ctx: AppContext, conn: Connection, last_seq: int | None
 ) -> None:
     try:
-        async with ctx.new_session() as session:
-            latest = await latest_seq(session)
+        latest = await _latest(ctx)
         if last_seq is not None:
             events = replay(
                 ctx, user_id=conn.user_id, supervisor=conn.supervisor, after=last_seq, upto=latest
@@ -130,8 +131,8 @@ async def _sender(
                 await websocket.send_text(payload)
         await websocket.send_text(json.dumps({"type": "ready", "seq": latest}))
         sent = latest
-        while True:
-            seq, text = await conn.queue.get()
+        while (item := await conn.get()) is not None:
+            seq, text = item
             if seq is not None:
                 # Queued before ready too: what the replay or an earlier read already covered.
                 if seq <= sent:
@@ -144,7 +145,13 @@ async def _sender(
         log.exception("ws: sending to user %s failed", conn.user_id)
         conn.close(1011)
     finally:
-        scope.cancel()
+        conn.stop()
+
+
+async def _latest(ctx: AppContext) -> int:
+    # A function of its own, so that the long-lived sender keeps no session in its frame.
+    async with ctx.new_session() as session:
+        return await latest_seq(session)
 
 
 async def _close(websocket: WebSocket, code: int) -> None:
