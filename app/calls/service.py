@@ -85,7 +85,11 @@ async def visible(session: AsyncSession, *, call_id: int, user: User) -> Call:
     call = await routing.lock_call(session, call_id)
     if call is None:
         raise NotFound("call not found")
-    if user.role != Role.supervisor and await session.get(CallAgent, (call.id, user.id)) is None:
+    if (
+        user.role != Role.supervisor
+        and call.agent_id != user.id
+        and await session.get(CallAgent, (call.id, user.id)) is None
+    ):
         raise NotFound("call not found")
     return call
 

@@ -54,7 +54,18 @@ async def _match_now(session: AsyncSession) -> None:
     await match(session, now=utcnow())
 
 
+def _whole_database_locked(session: AsyncSession) -> bool:
+    """SQLite: every transaction begins IMMEDIATE and holds the write lock until it ends.
+
+    No other writer can then change a row between our reads, and a session is one transaction,
+    so a row already in the session is current: re-reading it to lock it would only cost time.
+    """
+    return session.get_bind().dialect.name == "sqlite"
+
+
 async def lock_user(session: AsyncSession, user_id: int) -> User | None:
+    if _whole_database_locked(session):
+        return await session.get(User, user_id)
     query = (
         select(User)
         .where(User.id == user_id)
@@ -65,6 +76,8 @@ async def lock_user(session: AsyncSession, user_id: int) -> User | None:
 
 
 async def lock_call(session: AsyncSession, call_id: int) -> Call | None:
+    if _whole_database_locked(session):
+        return await session.get(Call, call_id)
     query = (
         select(Call)
         .where(Call.id == call_id)
