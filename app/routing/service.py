@@ -11,6 +11,8 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from sqlalchemy import and_, case, func, or_, select, true
+from sqlalchemy.dialects.postgresql import insert as postgres_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql.selectable import TableValuedAlias
 
@@ -128,10 +130,13 @@ def release(session: AsyncSession, agent: User, *, reason: str, now: datetime) -
 
 
 async def record_agent(session: AsyncSession, call_id: int, agent_id: int) -> None:
-    """The agent may see this call and its customer from now on."""
-    seen = await session.get(CallAgent, (call_id, agent_id))
-    if seen is None:
-        session.add(CallAgent(call_id=call_id, agent_id=agent_id))
+    """The agent may see this call and its customer from now on (one insert, kept if present)."""
+    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
+    await session.execute(
+        insert(CallAgent)
+        .values(call_id=call_id, agent_id=agent_id, at=utcnow())
+        .on_conflict_do_nothing(index_elements=["call_id", "agent_id"])
+    )
 
 
 async def offer(session: AsyncSession, call: Call, agent: User, now: datetime) -> None:
