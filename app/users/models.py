@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import String
+from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -28,6 +28,8 @@ class AgentStatus(enum.StrEnum):
 
 class User(Base):
     __tablename__ = "users"
+    # Routing walks available agents longest idle first and stops at the first with the skill.
+    __table_args__ = (Index("ix_users_status_since", "status", "status_since", "id"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
     username: Mapped[str] = mapped_column(String(64), unique=True)
@@ -35,7 +37,7 @@ class User(Base):
     display_name: Mapped[str] = mapped_column(String(128))
     role: Mapped[str] = mapped_column(String(16))
     skills: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default=AgentStatus.offline.value, index=True)
+    status: Mapped[str] = mapped_column(String(16), default=AgentStatus.offline.value)
     # What the agent asked for while holding an offer or a call; applied when that ends.
     requested_status: Mapped[str | None] = mapped_column(String(16), default=None)
     # When the status last changed: "longest idle first" orders available agents by it.
