@@ -71,9 +71,10 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
-    # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE; connections
-    # are opened in autocommit mode (sqlite_loop) and every transaction begins here, so that every transaction holds the write lock from its start and never fails half-way with
-    # "database is locked" when it upgrades from reading to writing.
+    # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE. Connections
+    # are opened in autocommit mode (sqlite_loop) and every transaction begins here, IMMEDIATE:
+    # it holds the write lock from its start and never fails half-way with "database is locked"
+    # when it upgrades from reading to writing.
     @event.listens_for(engine.sync_engine, "connect")
     def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
         cursor = dbapi_connection.cursor()
