@@ -20,8 +20,10 @@ from __future__ import annotations
 import asyncio
 import sqlite3
 import time
-from collections.abc import Awaitable, Callable, Iterable, Sequence
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any
+
+from sqlalchemy.engine import URL
 
 # How long a statement waits for another process's lock before it fails as SQLite would.
 LOCK_TIMEOUT_S = 30.0
@@ -119,27 +121,6 @@ class LoopCursor:
         return None
 
 
-class _CursorContext:
-    """What aiosqlite's connection.cursor() returns: awaitable, and an async context manager."""
-
-    __slots__ = ("_make",)
-
-    def __init__(self, make: Callable[[], LoopCursor]) -> None:
-        self._make = make
-
-    def __await__(self) -> Any:
-        async def made() -> LoopCursor:
-            return self._make()
-
-        return made().__await__()
-
-    async def __aenter__(self) -> LoopCursor:
-        return self._make()
-
-    async def __aexit__(self, *exc: object) -> None:
-        return None
-
-
 class _InlineQueue:
     """Stands in for aiosqlite's request queue, used by SQLAlchemy's isolation-level setter."""
 
@@ -172,12 +153,9 @@ class LoopConnection:
     def isolation_level(self) -> str | None:
         return self._open().isolation_level
 
-    def cursor(self) -> _CursorContext:
-        return _CursorContext(lambda: LoopCursor(self._open().cursor(), self._timeout_s))
-
-    async def execute(self, sql: str, parameters: Any = ()) -> LoopCursor:
-        cursor = LoopCursor(self._open().cursor(), self._timeout_s)
-        return await cursor.execute(sql, parameters)
+    def cursor(self) -> LoopCursor:
+        # SQLAlchemy enters it (`await cursor.__aenter__()`) before use, as with aiosqlite.
+        return LoopCursor(self._open().cursor(), self._timeout_s)
 
     async def commit(self) -> None:
         conn = self._open()
@@ -222,12 +200,9 @@ def creator(path: str, *, timeout_s: float = LOCK_TIMEOUT_S) -> Callable[[], Awa
     return connect
 
 
-def database_path(url: Any) -> str:
+def database_path(url: URL) -> str:
     """The file (or ':memory:') that a sqlite URL names, as sqlite3.connect takes it."""
     database: str | None = url.database
     if not database:
         return ":memory:"
     return database
-
-
-__all__: Sequence[str] = ["LoopConnection", "LoopCursor", "creator", "database_path"]

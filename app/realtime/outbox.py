@@ -57,9 +57,10 @@ async def flush_outbox(session: AsyncSession) -> None:
         }
         for offset, (type_, data, user_id, to_supervisors, at) in enumerate(pending, start=1)
     ]
-    if session.get_bind().dialect.name == "postgresql":
-        top = await _insert_numbered(session, events)
-        base = top - len(events)
+    postgres = session.get_bind().dialect.name == "postgresql"
+    if postgres:
+        # Numbered and inserted in one statement, from the same '{"seq":N,' + rest.
+        base = await _insert_numbered(session, events) - len(events)
     else:
         top = (
             await session.execute(
@@ -70,23 +71,8 @@ async def flush_outbox(session: AsyncSession) -> None:
             )
         ).scalar_one()
         base = top - len(events)
-        rows = [
-            {
-                "seq": base + e["ord"],
-                "type": e["type"],
-                "at": e["at"],
-                "payload": f'{{"seq":{base + e["ord"]},{e["rest"]}',
-                "user_id": e["user_id"],
-                "to_supervisors": e["to_supervisors"],
-            }
-            for e in events
-        ]
-        # Core, not the ORM's bulk insert: every row has the same keys, so one executemany.
-        await session.execute(insert(_EVENTS), rows)
-    # After commit, this instance's hub gets the events at once (no read of what it just wrote),
-    # and the bus tells every instance's hub that the outbox grew up to `top`.
-    committed: list[Committed] = session.info.setdefault("committed_events", [])
-    committed.extend(
+    # (seq, payload, user, supervisors): the payload the database stores, built the same way.
+    numbered: list[Committed] = [
         (
             base + e["ord"],
             f'{{"seq":{base + e["ord"]},{e["rest"]}',
@@ -94,7 +80,24 @@ async def flush_outbox(session: AsyncSession) -> None:
             e["to_supervisors"],
         )
         for e in events
-    )
+    ]
+    if not postgres:
+        # Core, not the ORM's bulk insert: every row has the same keys, so one executemany.
+        rows = [
+            {
+                "seq": seq,
+                "type": e["type"],
+                "at": e["at"],
+                "payload": payload,
+                "user_id": user_id,
+                "to_supervisors": to_supervisors,
+            }
+            for e, (seq, payload, user_id, to_supervisors) in zip(events, numbered, strict=True)
+        ]
+        await session.execute(insert(_EVENTS), rows)
+    # After commit, this instance's hub gets the events at once (no read of what it just wrote),
+    # and the bus tells every instance's hub that the outbox grew up to the last seq.
+    session.info.setdefault("committed_events", []).extend(numbered)
     after_commit(session, "events", lambda: _announce(session))
 
 
