@@ -21,6 +21,7 @@ import statistics
 import subprocess
 import sys
 import time
+from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -151,19 +152,36 @@ async def deploy(target: str, event_bytes: int, *, compression: bool = False) ->
     )
 
 
-async def measure(target: str, args: argparse.Namespace, event_bytes: int) -> dict[str, Any]:
-    print(f"== {LABELS[target]}", flush=True)
+@contextlib.asynccontextmanager
+async def deployed(
+    target: str, args: argparse.Namespace, event_bytes: int, *, compression: bool = False
+) -> AsyncIterator[tuple[Deployment, Centre]]:
+    """A fresh deployment once the load allows, and a started client; the servers' logs are
+    printed if anything fails, and everything is stopped on the way out."""
     await wait_for_load(args.wait_load)
-    deployment = await deploy(target, event_bytes)
-    out: dict[str, Any] = {
-        "label": LABELS[target],
-        "instances": len(deployment.servers),
-        "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
-        "load_at_start": load(),
-    }
+    deployment = await deploy(target, event_bytes, compression=compression)
     centre = Centre(deployment)
     try:
         await centre.start()
+        yield deployment, centre
+    except BaseException:
+        for server in deployment.servers:
+            print(f"--- {server.log}\n{server.tail()}", file=sys.stderr)
+        raise
+    finally:
+        await centre.close()
+        await asyncio.to_thread(deployment.stop)
+
+
+async def measure(target: str, args: argparse.Namespace, event_bytes: int) -> dict[str, Any]:
+    print(f"== {LABELS[target]}", flush=True)
+    async with deployed(target, args, event_bytes) as (deployment, centre):
+        out: dict[str, Any] = {
+            "label": LABELS[target],
+            "instances": len(deployment.servers),
+            "measured_at": datetime.now(UTC).isoformat(timespec="seconds"),
+            "load_at_start": load(),
+        }
         began = time.perf_counter()
         await centre.add_agents(args.agents)
         print(
@@ -201,13 +219,6 @@ async def measure(target: str, args: argparse.Namespace, event_bytes: int) -> di
             f"{busy:.2f} cores busy, load {result['load_before']})",
             flush=True,
         )
-    except BaseException:
-        for server in deployment.servers:
-            print(f"--- {server.log}\n{server.tail()}", file=sys.stderr)
-        raise
-    finally:
-        await centre.close()
-        await asyncio.to_thread(deployment.stop)
     if target != "postgres":
         out["connections"] = [
             await measure_connections(target, args, event_bytes, compression=compression)
@@ -220,11 +231,7 @@ async def measure_connections(
     target: str, args: argparse.Namespace, event_bytes: int, *, compression: bool
 ) -> dict[str, Any]:
     """On a fresh server each time, so that one measurement's freed memory is not the next's."""
-    await wait_for_load(args.wait_load)
-    deployment = await deploy(target, event_bytes, compression=compression)
-    centre = Centre(deployment)
-    try:
-        await centre.start()
+    async with deployed(target, args, event_bytes, compression=compression) as (_, centre):
         supervisors = await centre.supervisor_tokens(2 if args.smoke else 20)
         result = await connections.run(
             centre,
@@ -233,13 +240,6 @@ async def measure_connections(
             supervisors=supervisors,
             fanouts=2 if args.smoke else 10,
         )
-    except BaseException:
-        for server in deployment.servers:
-            print(f"--- {server.log}\n{server.tail()}", file=sys.stderr)
-        raise
-    finally:
-        await centre.close()
-        await asyncio.to_thread(deployment.stop)
     print(
         f"  {result['connections']} idle websockets, compression "
         f"{'on' if compression else 'off'}: {result['kib_per_connection']} KiB each; "
