@@ -16,7 +16,7 @@ from sqlalchemy.ext.asyncio import (
 from sqlalchemy.orm import DeclarativeBase
 from sqlalchemy.types import TypeDecorator
 
-from app import sqlite_loop
+from app import sql, sqlite_loop
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -127,5 +127,6 @@ async def commit(session: AsyncSession) -> None:
         ordered: list[tuple[BeforeCommit, bool]] = list(hooks.values())
         for hook, _ in sorted(ordered, key=lambda item: item[1]):
             await hook(session)
+    await sql.flush(session)
     await session.commit()
     await run_after_commit(session)

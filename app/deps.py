@@ -14,7 +14,10 @@ from app.auth.service import decode_token
 from app.context import AppContext
 from app.db import commit
 from app.errors import Forbidden, Unauthorized
-from app.users.models import Role, User
+from app.sql import Db
+from app.users import repository as users
+from app.users.models import Role
+from app.users.repository import UserRow
 
 _bearer = HTTPBearer(auto_error=False, description="A user token, or the IVR key")
 
@@ -48,13 +51,13 @@ def _is_ivr_key(ctx: AppContext, token: str) -> bool:
     return key is not None and hmac.compare_digest(token.encode(), key.get_secret_value().encode())
 
 
-async def _user_from_token(ctx: AppContext, session: AsyncSession, token: str) -> User | None:
+async def _user_from_token(ctx: AppContext, session: AsyncSession, token: str) -> UserRow | None:
     assert ctx.settings.secret_key is not None
     user_id = decode_token(ctx.settings.secret_key.get_secret_value(), token)
-    return None if user_id is None else await session.get(User, user_id)
+    return None if user_id is None else await users.get(await Db.of(session), user_id)
 
 
-async def get_current_user(ctx: CtxDep, session: SessionDep, creds: Credentials) -> User:
+async def get_current_user(ctx: CtxDep, session: SessionDep, creds: Credentials) -> UserRow:
     if creds is None:
         raise Unauthorized("not authenticated")
     if _is_ivr_key(ctx, creds.credentials):
@@ -65,16 +68,16 @@ async def get_current_user(ctx: CtxDep, session: SessionDep, creds: Credentials)
     return user
 
 
-CurrentUser = Annotated[User, Depends(get_current_user)]
+CurrentUser = Annotated[UserRow, Depends(get_current_user)]
 
 
-async def get_supervisor(user: CurrentUser) -> User:
+async def get_supervisor(user: CurrentUser) -> UserRow:
     if user.role != Role.supervisor:
         raise Forbidden("supervisors only")
     return user
 
 
-Supervisor = Annotated[User, Depends(get_supervisor)]
+Supervisor = Annotated[UserRow, Depends(get_supervisor)]
 
 
 async def require_ivr(ctx: CtxDep, session: SessionDep, creds: Credentials) -> None:

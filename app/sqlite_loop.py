@@ -150,6 +150,12 @@ class LoopConnection:
         return self._conn
 
     @property
+    def sqlite3_connection(self) -> sqlite3.Connection:
+        """The connection itself, for app/sql.py: inside a transaction that began IMMEDIATE
+        this process holds the write lock, so no statement there can meet SQLITE_BUSY."""
+        return self._open()
+
+    @property
     def isolation_level(self) -> str | None:
         return self._open().isolation_level
 

@@ -6,27 +6,11 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from itertools import chain
-from typing import Any, NamedTuple
+from typing import NamedTuple
 
-from sqlalchemy import (
-    BindParameter,
-    CompoundSelect,
-    Integer,
-    Text,
-    bindparam,
-    cast,
-    event,
-    func,
-    literal,
-    null,
-    select,
-    union_all,
-)
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.orm import Session, aliased
 
-from app.calls.models import FINAL_STATES, Call, IvrStep, Note, Transfer
+from app.calls.repository import FINAL, CallRow
 from app.calls.schemas import (
     CallContext,
     HistoryItem,
@@ -36,9 +20,8 @@ from app.calls.schemas import (
     StepOut,
     TransferOut,
 )
-from app.customers.models import Customer
 from app.customers.schemas import CustomerBrief
-from app.users.models import User
+from app.sql import Db, Sql
 
 HISTORY = 5
 # Enough final calls per customer that an ended call still finds five that came before it.
@@ -66,6 +49,15 @@ class _Transfer(NamedTuple):
     at: datetime
 
 
+class _Past(NamedTuple):
+    id: int
+    created_at: datetime
+    intent: str | None
+    disposition: str | None
+    sentiment: str | None
+    csat: int | None
+
+
 @dataclass
 class _Related:
     """What a context needs beyond the call's own row, for one or many calls."""
@@ -74,139 +66,119 @@ class _Related:
     notes: dict[int, list[_Note]] = field(default_factory=lambda: defaultdict(list))
     transfers: dict[int, list[_Transfer]] = field(default_factory=lambda: defaultdict(list))
     people: dict[int, Person] = field(default_factory=dict)
-    customers: dict[int, Customer] = field(default_factory=dict)
-    history: dict[int, list[Call]] = field(default_factory=lambda: defaultdict(list))
+    customers: dict[int, CustomerBrief] = field(default_factory=dict)
+    history: dict[int, list[_Past]] = field(default_factory=lambda: defaultdict(list))
 
 
-async def build(session: AsyncSession, calls: Sequence[Call]) -> list[CallContext]:
+async def build(session: AsyncSession, calls: Sequence[CallRow]) -> list[CallContext]:
     """Contexts of the calls, in a handful of queries whatever their number."""
     if not calls:
         return []
-    related = await _related(session, calls)
+    db = await Db.of(session)
+    related = await _related(db, calls)
     return [_assemble(call, related) for call in calls]
 
 
-async def one(session: AsyncSession, call: Call) -> CallContext:
-    """The context of one call; its related rows are read once per session while unchanged.
+async def one(session: AsyncSession, call: CallRow) -> CallContext:
+    """The context of one call; its related rows are read once per transaction while unchanged.
 
     A request often builds the same context twice or more (the event, the offer, the response).
-    The rows are read again when the call's customer changed, or after a flush that wrote a
-    step, note or transfer of the call.
+    The rows are read again when the call's customer changed, or after this transaction added a
+    step, note or transfer to the call (forget()).
     """
-    memo = _memo(session)
+    db = await Db.of(session)
+    memo = _memo(db)
     found = memo.get(call.id)
     if found is not None and found[0] == call.customer_id:
         return _assemble(call, found[1])
-    fresh: set[int] = session.info.get("fresh_calls", set())
-    related = await _related(session, [call], fresh=call.id in fresh)
+    related = await _related(db, [call], fresh=call.id in _fresh(db))
     memo[call.id] = (call.customer_id, related)
     return _assemble(call, related)
 
 
-def inserted(session: AsyncSession, call: Call) -> None:
+def inserted(db: Db, call: CallRow) -> None:
     """The call was inserted in this transaction: it has no steps, notes or transfers to read."""
-    _memo(session)
-    session.info.setdefault("fresh_calls", set()).add(call.id)
+    _fresh(db).add(call.id)
 
 
-def _memo(session: AsyncSession) -> dict[int, tuple[int | None, _Related]]:
-    memo: dict[int, tuple[int | None, _Related]] | None = session.info.get("call_context")
-    if memo is None:
-        memo = session.info["call_context"] = {}
-        event.listen(session.sync_session, "after_flush", _forget_flushed)
+def forget(db: Db, call_id: int) -> None:
+    """This transaction added a step, note or transfer to the call: read its rows again."""
+    _memo(db).pop(call_id, None)
+    _fresh(db).discard(call_id)
+
+
+def _memo(db: Db) -> dict[int, tuple[int | None, _Related]]:
+    memo: dict[int, tuple[int | None, _Related]] = db.memo.setdefault("call_context", {})
     return memo
 
 
-def _forget_flushed(sync_session: Session, flush_context: Any) -> None:
-    memo = sync_session.info.get("call_context")
-    if memo:
-        for obj in chain(sync_session.new, sync_session.dirty, sync_session.deleted):
-            if isinstance(obj, IvrStep | Note | Transfer):
-                memo.pop(obj.call_id, None)
-                sync_session.info.get("fresh_calls", set()).discard(obj.call_id)
+def _fresh(db: Db) -> set[int]:
+    fresh: set[int] = db.memo.setdefault("fresh_calls", set())
+    return fresh
 
 
-async def _related(
-    session: AsyncSession, calls: Sequence[Call], *, fresh: bool = False
-) -> _Related:
-    ids = [c.id for c in calls]
+def _call_rows_sql(where: str) -> Sql:
+    """Steps, notes and transfers of calls, with the names of the people they name.
+
+    One statement instead of four: this runs for every context a request builds. Columns:
+    kind, call_id, at, id, three texts, two (user id, display name) pairs.
+    """
+    return Sql(
+        f"""
+        SELECT 's', s.call_id, s.at, s.id, CAST(s.node AS TEXT), s.prompt, s.input,
+            CAST(NULL AS INTEGER), CAST(NULL AS TEXT), CAST(NULL AS INTEGER), CAST(NULL AS TEXT)
+        FROM ivr_steps s WHERE s.call_id {where}
+        UNION ALL
+        SELECT 'n', n.call_id, n.at, n.id, n.text, CAST(NULL AS TEXT), CAST(NULL AS TEXT),
+            n.author_id, a.display_name, CAST(NULL AS INTEGER), CAST(NULL AS TEXT)
+        FROM notes n LEFT JOIN users a ON a.id = n.author_id WHERE n.call_id {where}
+        UNION ALL
+        SELECT 't', t.call_id, t.at, t.id, CAST(t.to_queue AS TEXT), t.note, CAST(NULL AS TEXT),
+            t.from_agent_id, f.display_name, t.to_agent_id, g.display_name
+        FROM transfers t LEFT JOIN users f ON f.id = t.from_agent_id
+            LEFT JOIN users g ON g.id = t.to_agent_id
+        WHERE t.call_id {where}
+        ORDER BY 3, 4
+        """
+    )
+
+
+_ONE_CALL_ROWS = _call_rows_sql("= :id")
+_CALL_ROWS = _call_rows_sql("IN {ids}")
+_CUSTOMERS = Sql(
+    "SELECT id, name, account_number, segment, phone_numbers FROM customers WHERE id IN {ids}"
+)
+# Each customer's newest final calls, ranked per customer so that none crowds out another.
+_HISTORY = Sql(
+    f"""
+    SELECT customer_id, id, created_at, intent, disposition, sentiment, csat FROM (
+        SELECT customer_id, id, created_at, intent, disposition, sentiment, csat,
+            row_number() OVER (PARTITION BY customer_id ORDER BY created_at DESC, id DESC) AS r
+        FROM calls WHERE customer_id IN {{ids}} AND state IN ({FINAL})
+    ) AS ranked
+    WHERE r <= {HISTORY_WINDOW}
+    ORDER BY created_at DESC, id DESC
+    """
+)
+
+
+async def _related(db: Db, calls: Sequence[CallRow], *, fresh: bool = False) -> _Related:
     out = _Related()
     if not fresh:
-        await _call_rows(session, ids, out)
-    await _customer_rows(session, calls, out)
+        await _call_rows(db, calls, out)
+    await _customer_rows(db, calls, out)
     return out
 
 
-def _call_rows_query() -> CompoundSelect[*tuple[Any, ...]]:
-    """Steps, notes and transfers of the calls, with the names of the people they name.
-
-    One statement instead of four: this runs for every context a request builds, and on the
-    embedded default each statement costs far more in the layers above SQLite than in it.
-    Columns: kind, call_id, at, id, three texts, two (user id, display name) pairs. Built once
-    (the call ids are an expanding parameter): built per use, its aliases missed SQLAlchemy's
-    statement cache and every use was compiled again, at some 3 ms.
-    """
-    ids: BindParameter[list[int]] = bindparam("ids", expanding=True)
-    author, source, target = aliased(User), aliased(User), aliased(User)
-    no_text, no_id = cast(null(), Text), cast(null(), Integer)
-    steps = select(
-        literal("s").label("kind"),
-        IvrStep.call_id,
-        IvrStep.at,
-        IvrStep.id,
-        cast(IvrStep.node, Text).label("a"),
-        IvrStep.prompt.label("b"),
-        IvrStep.input.label("c"),
-        no_id.label("p"),
-        no_text.label("p_name"),
-        no_id.label("q"),
-        no_text.label("q_name"),
-    ).where(IvrStep.call_id.in_(ids))
-    notes = (
-        select(
-            literal("n"),
-            Note.call_id,
-            Note.at,
-            Note.id,
-            Note.text,
-            no_text,
-            no_text,
-            Note.author_id,
-            author.display_name,
-            no_id,
-            no_text,
-        )
-        .outerjoin(author, author.id == Note.author_id)
-        .where(Note.call_id.in_(ids))
-    )
-    transfers = (
-        select(
-            literal("t"),
-            Transfer.call_id,
-            Transfer.at,
-            Transfer.id,
-            cast(Transfer.to_queue, Text),
-            Transfer.note,
-            no_text,
-            Transfer.from_agent_id,
-            source.display_name,
-            Transfer.to_agent_id,
-            target.display_name,
-        )
-        .outerjoin(source, source.id == Transfer.from_agent_id)
-        .outerjoin(target, target.id == Transfer.to_agent_id)
-        .where(Transfer.call_id.in_(ids))
-    )
-    return union_all(steps, notes, transfers).order_by("at", "id")
-
-
-_CALL_ROWS = _call_rows_query()
-
-
-async def _call_rows(session: AsyncSession, ids: list[int], out: _Related) -> None:
+async def _call_rows(db: Db, calls: Sequence[CallRow], out: _Related) -> None:
     """The calls' steps, notes and transfers, and the people these name."""
-    rows = await session.execute(_CALL_ROWS, {"ids": ids})
-    for kind, call_id, at, _, a, b, c, p, p_name, q, q_name in rows:
+    if len(calls) == 1:
+        rows = await db.rows(_ONE_CALL_ROWS, {"id": calls[0].id})
+    else:
+        rows = await db.rows(_CALL_ROWS, {"ids": db.ids(c.id for c in calls)})
+    for kind, call_id, at_value, _, a, b, c, p, p_name, q, q_name in rows:
+        at = db.dt(at_value)
+        assert at is not None
         if p is not None and p_name is not None:
             out.people[p] = Person(id=p, display_name=p_name)
         if q is not None and q_name is not None:
@@ -221,39 +193,29 @@ async def _call_rows(session: AsyncSession, ids: list[int], out: _Related) -> No
             )
 
 
-async def _customer_rows(session: AsyncSession, calls: Sequence[Call], out: _Related) -> None:
+async def _customer_rows(db: Db, calls: Sequence[CallRow], out: _Related) -> None:
     """The calls' customers and each one's earlier calls."""
     customer_ids = {c.customer_id for c in calls if c.customer_id is not None}
-    if customer_ids:
-        for customer in (
-            await session.execute(select(Customer).where(Customer.id.in_(customer_ids)))
-        ).scalars():
-            out.customers[customer.id] = customer
-        # Each customer's newest final calls, ranked per customer so none crowds out another.
-        rank = (
-            func.row_number()
-            .over(partition_by=Call.customer_id, order_by=(Call.created_at.desc(), Call.id.desc()))
-            .label("rank")
+    if not customer_ids:
+        return
+    ids = db.ids(customer_ids)
+    for cid, name, account, segment, phones in await db.rows(_CUSTOMERS, {"ids": ids}):
+        out.customers[cid] = CustomerBrief(
+            id=cid,
+            name=name,
+            account_number=account,
+            segment=segment,
+            phone_numbers=db.json_out(phones),
         )
-        ranked = (
-            select(Call.id, rank)
-            .where(Call.customer_id.in_(customer_ids), Call.state.in_(FINAL_STATES))
-            .subquery()
-        )
-        earlier = (
-            await session.execute(
-                select(Call)
-                .join(ranked, ranked.c.id == Call.id)
-                .where(ranked.c.rank <= HISTORY_WINDOW)
-                .order_by(Call.created_at.desc(), Call.id.desc())
-            )
-        ).scalars()
-        for past in earlier:
-            assert past.customer_id is not None
-            out.history[past.customer_id].append(past)
+    for cid, pid, created, intent, disposition, sentiment, csat in await db.rows(
+        _HISTORY, {"ids": ids}
+    ):
+        started = db.dt(created)
+        assert started is not None
+        out.history[cid].append(_Past(pid, started, intent, disposition, sentiment, csat))
 
 
-def _assemble(call: Call, related: _Related) -> CallContext:
+def _assemble(call: CallRow, related: _Related) -> CallContext:
     def person(uid: int | None) -> Person | None:
         return None if uid is None else related.people.get(uid)
 
@@ -275,7 +237,7 @@ def _assemble(call: Call, related: _Related) -> CallContext:
         state=call.state,
         caller_number=call.caller_number,
         language=call.language,
-        customer=CustomerBrief.model_validate(known) if known else None,
+        customer=known,
         identity=Identity(
             verified=call.verified,
             method="account_pin" if call.verify_method == "account_pin" else None,
@@ -318,7 +280,7 @@ def _assemble(call: Call, related: _Related) -> CallContext:
     )
 
 
-def wait_s(call: Call, now: datetime) -> float | None:
+def wait_s(call: CallRow, now: datetime) -> float | None:
     if call.queued_at is None:
         return None
     until = (

@@ -19,7 +19,6 @@ from app.calls.schemas import (
     HandoffIn,
     NoteIn,
     NoteOut,
-    Person,
     PositionOut,
     QueuedOut,
     QueueStats,
@@ -61,8 +60,7 @@ async def verify(session: SessionDep, _: IvrKey, call_id: CallId, body: VerifyIn
 @router.post("/calls/{call_id}/steps", response_model=StepOut, status_code=status.HTTP_201_CREATED)
 async def add_step(session: SessionDep, _: IvrKey, call_id: CallId, body: StepIn) -> StepOut:
     call = await service.get_locked(session, call_id)
-    step = await service.add_step(session, call=call, data=body)
-    return StepOut(node=step.node, prompt=step.prompt, input=step.input, at=step.at)
+    return await service.add_step(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/handoff", response_model=QueuedOut)
@@ -127,10 +125,7 @@ async def add_note(
     session: SessionDep, user: CurrentUser, call_id: CallId, body: NoteIn
 ) -> NoteOut:
     call = await service.visible(session, call_id=call_id, user=user)
-    note = await service.add_note(session, call=call, user=user, data=body)
-    return NoteOut(
-        author=Person(id=user.id, display_name=user.display_name), text=note.text, at=note.at
-    )
+    return await service.add_note(session, call=call, user=user, data=body)
 
 
 @router.post("/calls/{call_id}/transfer", response_model=CallContext)

@@ -6,34 +6,28 @@ the change causes to the outbox.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import verify_secret_async
 from app.calls import context
-from app.calls.models import (
-    ESCALATIONS,
-    FINAL_STATES,
-    Call,
-    CallAgent,
-    CallState,
-    IvrStep,
-    Note,
-    Transfer,
-)
+from app.calls import repository as calls
+from app.calls.models import ESCALATIONS, FINAL_STATES, CallState
+from app.calls.repository import ACTIVE, CallRow
 from app.calls.schemas import (
     CallContext,
     CallCreate,
     EscalationOut,
     HandoffIn,
     NoteIn,
+    NoteOut,
     Person,
     PositionOut,
     QueuedOut,
     StepIn,
+    StepOut,
     SurveyIn,
     TransferIn,
     VerifyIn,
@@ -47,13 +41,15 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.realtime.outbox import emit
 from app.routing import service as routing
-from app.users.models import AgentStatus, Role, User
+from app.sql import Db, Sql
+from app.users import repository as users
+from app.users.models import AgentStatus, Role
+from app.users.repository import UserRow
 
 MAX_TRIES = 3
 LOCK_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)
 LIST_LIMIT = 500
-ACTIVE = (CallState.queued.value, CallState.offered.value, CallState.connected.value)
 
 
 def _ctx(session: AsyncSession) -> AppContext:
@@ -62,10 +58,9 @@ def _ctx(session: AsyncSession) -> AppContext:
 
 
 async def _publish(
-    session: AsyncSession, type_: str, call: Call, *, agent: bool = True, to: int | None = None
+    session: AsyncSession, type_: str, call: CallRow, *, agent: bool = True, to: int | None = None
 ) -> None:
     """An event carrying the call context, to the supervisors and to its agent (or to `to`)."""
-    await session.flush()
     data = (await context.one(session, call)).model_dump(mode="json")
     emit(session, type_, data, user_id=to if to is not None else (call.agent_id if agent else None))
 
@@ -73,14 +68,14 @@ async def _publish(
 # --- lookups and rights ---------------------------------------------------------------------
 
 
-async def get_locked(session: AsyncSession, call_id: int) -> Call:
+async def get_locked(session: AsyncSession, call_id: int) -> CallRow:
     call = await routing.lock_call(session, call_id)
     if call is None:
         raise NotFound("call not found")
     return call
 
 
-async def visible(session: AsyncSession, *, call_id: int, user: User) -> Call:
+async def visible(session: AsyncSession, *, call_id: int, user: UserRow) -> CallRow:
     """The call, locked, if the user may see it: supervisors all, agents those ever theirs."""
     call = await routing.lock_call(session, call_id)
     if call is None:
@@ -88,13 +83,13 @@ async def visible(session: AsyncSession, *, call_id: int, user: User) -> Call:
     if (
         user.role != Role.supervisor
         and call.agent_id != user.id
-        and await session.get(CallAgent, (call.id, user.id)) is None
+        and not await calls.seen_by(await Db.of(session), call_id=call.id, agent_id=user.id)
     ):
         raise NotFound("call not found")
     return call
 
 
-def _require_mine(call: Call, user: User, *states: str) -> None:
+def _require_mine(call: CallRow, user: UserRow, *states: str) -> None:
     if call.agent_id != user.id or call.state not in states:
         raise Conflict(
             f"the call is {call.state}" + ("" if call.agent_id == user.id else " and not yours")
@@ -104,28 +99,35 @@ def _require_mine(call: Call, user: User, *states: str) -> None:
 # --- the IVR's routes -------------------------------------------------------------------------
 
 
-async def create(session: AsyncSession, *, data: CallCreate) -> Call:
+_MATCH_PHONE = Sql(
+    """
+    SELECT c.id, c.language, c.segment FROM customers c
+    JOIN customer_phones p ON p.customer_id = c.id
+    WHERE p.number = :number ORDER BY c.id LIMIT 1
+    """
+)
+
+
+async def create(session: AsyncSession, *, data: CallCreate) -> CallRow:
     languages = _ctx(session).flow.languages
     if data.language is not None and data.language not in languages:
         raise Invalid(f"language must be one of {', '.join(languages)}")
-    customer = await customers.match_phone(session, number=data.caller_number)
-    call = Call(
+    db = await Db.of(session)
+    # The caller number matched to a customer: a hint for the agent, not a verification.
+    customer = await db.row(_MATCH_PHONE, {"number": data.caller_number})
+    call = await calls.insert(
+        db,
         caller_number=data.caller_number,
-        language=data.language or (customer.language if customer else None),
-        customer_id=customer.id if customer else None,
-        caller_known=customer is not None,
-        vip=bool(customer and customer.segment == "vip"),
-        collected={},
-        rejected_by=[],
+        language=data.language or (customer[1] if customer else None),
+        customer_id=customer[0] if customer else None,
+        vip=bool(customer and customer[2] == "vip"),
     )
-    session.add(call)
-    await session.flush()
-    context.inserted(session, call)
+    context.inserted(db, call)
     await _publish(session, "call.created", call, agent=False)
     return call
 
 
-async def verify(session: AsyncSession, *, call: Call, data: VerifyIn) -> VerifyOut:
+async def verify(session: AsyncSession, *, call: CallRow, data: VerifyIn) -> VerifyOut:
     if call.state != CallState.ivr.value:
         raise Conflict(f"the call is {call.state}: verification happens in the phone tree")
     now = utcnow()
@@ -178,19 +180,22 @@ async def verify(session: AsyncSession, *, call: Call, data: VerifyIn) -> Verify
     )
 
 
-async def add_step(session: AsyncSession, *, call: Call, data: StepIn) -> IvrStep:
+async def add_step(session: AsyncSession, *, call: CallRow, data: StepIn) -> StepOut:
     if call.state in FINAL_STATES:
         raise Conflict(f"the call is {call.state}")
-    step = IvrStep(call_id=call.id, node=data.node, prompt=data.prompt, input=data.input)
-    session.add(step)
-    await session.flush()
+    db = await Db.of(session)
+    step = StepOut(node=data.node, prompt=data.prompt, input=data.input, at=utcnow())
+    await calls.add_step(
+        db, call_id=call.id, node=step.node, prompt=step.prompt, input=step.input, at=step.at
+    )
+    context.forget(db, call.id)
     if call.state == CallState.ivr.value:
         # Supervisors watch callers still in the tree.
         await _publish(session, "call.updated", call, agent=False)
     return step
 
 
-async def handoff(session: AsyncSession, *, call: Call, data: HandoffIn) -> QueuedOut:
+async def handoff(session: AsyncSession, *, call: CallRow, data: HandoffIn) -> QueuedOut:
     if call.state != CallState.ivr.value:
         raise Conflict(f"the call is {call.state}: it was handed off already")
     queue = _ctx(session).flow.queue_for(data.intent) if data.intent else None
@@ -214,7 +219,7 @@ async def handoff(session: AsyncSession, *, call: Call, data: HandoffIn) -> Queu
     return QueuedOut(id=call.id, state=call.state, queue=queue, position=position or 1)
 
 
-async def hangup(session: AsyncSession, *, call: Call) -> CallContext:
+async def hangup(session: AsyncSession, *, call: CallRow) -> CallContext:
     now = utcnow()
     if call.state in (CallState.ivr.value, CallState.queued.value, CallState.offered.value):
         if call.state == CallState.offered.value:
@@ -237,7 +242,7 @@ async def hangup(session: AsyncSession, *, call: Call) -> CallContext:
     return await context.one(session, call)
 
 
-async def survey(session: AsyncSession, *, call: Call, data: SurveyIn) -> CallContext:
+async def survey(session: AsyncSession, *, call: CallRow, data: SurveyIn) -> CallContext:
     if call.state not in (CallState.wrapup.value, CallState.ended.value):
         raise Conflict(f"the call is {call.state}: the survey follows a call with an agent")
     if call.csat is not None:
@@ -248,7 +253,7 @@ async def survey(session: AsyncSession, *, call: Call, data: SurveyIn) -> CallCo
     return await context.one(session, call)
 
 
-async def position(session: AsyncSession, *, call: Call) -> PositionOut:
+async def position(session: AsyncSession, *, call: CallRow) -> PositionOut:
     pos = await routing.position(session, call)
     return PositionOut(
         state=call.state, queue=call.queue, position=pos, wait_s=context.wait_s(call, utcnow())
@@ -258,7 +263,7 @@ async def position(session: AsyncSession, *, call: Call) -> PositionOut:
 # --- the agents' routes -----------------------------------------------------------------------
 
 
-async def accept(session: AsyncSession, *, call: Call, user: User) -> CallContext:
+async def accept(session: AsyncSession, *, call: CallRow, user: UserRow) -> CallContext:
     _require_mine(call, user, CallState.offered.value)
     now = utcnow()
     agent = await routing.lock_user(session, user.id)
@@ -272,7 +277,7 @@ async def accept(session: AsyncSession, *, call: Call, user: User) -> CallContex
     return await context.one(session, call)
 
 
-async def reject(session: AsyncSession, *, call: Call, user: User) -> CallContext:
+async def reject(session: AsyncSession, *, call: CallRow, user: UserRow) -> CallContext:
     _require_mine(call, user, CallState.offered.value)
     now = utcnow()
     call.rejected_by = sorted({*(call.rejected_by or []), user.id})
@@ -284,24 +289,34 @@ async def reject(session: AsyncSession, *, call: Call, user: User) -> CallContex
     return await context.one(session, call)
 
 
-async def add_note(session: AsyncSession, *, call: Call, user: User, data: NoteIn) -> Note:
+async def add_note(session: AsyncSession, *, call: CallRow, user: UserRow, data: NoteIn) -> NoteOut:
     if user.role != Role.supervisor:
         _require_mine(
             call, user, CallState.offered.value, CallState.connected.value, CallState.wrapup.value
         )
-    note = Note(call_id=call.id, author_id=user.id, text=data.text)
-    session.add(note)
+    note = NoteOut(
+        author=Person(id=user.id, display_name=user.display_name), text=data.text, at=utcnow()
+    )
+    await _add_note(session, call, user, note.text, note.at)
     await _publish(session, "call.updated", call)
     return note
 
 
-async def _free_agent_after(session: AsyncSession, call: Call, user: User) -> None:
+async def _add_note(
+    session: AsyncSession, call: CallRow, user: UserRow, text: str, at: datetime
+) -> None:
+    db = await Db.of(session)
+    await calls.add_note(db, call_id=call.id, author_id=user.id, text=text, at=at)
+    context.forget(db, call.id)
+
+
+async def _free_agent_after(session: AsyncSession, call: CallRow, user: UserRow) -> None:
     agent = await routing.lock_user(session, user.id)
     assert agent is not None
     routing.release(session, agent, reason="wrap", now=utcnow())
 
 
-async def _target_agent(session: AsyncSession, agent_id: int) -> User:
+async def _target_agent(session: AsyncSession, agent_id: int) -> UserRow:
     agent = await routing.lock_user(session, agent_id)
     if agent is None or agent.role != Role.agent.value:
         raise NotFound("agent not found")
@@ -312,8 +327,31 @@ async def _target_agent(session: AsyncSession, agent_id: int) -> User:
     return agent
 
 
+async def _add_transfer(
+    session: AsyncSession,
+    call: CallRow,
+    user: UserRow,
+    *,
+    to_queue: str | None,
+    to_agent_id: int | None,
+    note: str | None,
+    at: datetime,
+) -> None:
+    db = await Db.of(session)
+    await calls.add_transfer(
+        db,
+        call_id=call.id,
+        from_agent_id=user.id,
+        to_queue=to_queue,
+        to_agent_id=to_agent_id,
+        note=note,
+        at=at,
+    )
+    context.forget(db, call.id)
+
+
 async def transfer(
-    session: AsyncSession, *, call: Call, user: User, data: TransferIn
+    session: AsyncSession, *, call: CallRow, user: UserRow, data: TransferIn
 ) -> CallContext:
     _require_mine(call, user, CallState.connected.value)
     if data.queue is not None and data.queue not in _ctx(session).flow.queues:
@@ -322,18 +360,17 @@ async def transfer(
         raise Invalid("a call cannot be transferred to the agent who has it")
     target = await _target_agent(session, data.agent_id) if data.agent_id is not None else None
     now = utcnow()
-    session.add(
-        Transfer(
-            call_id=call.id,
-            from_agent_id=user.id,
-            to_queue=data.queue,
-            to_agent_id=target.id if target else None,
-            note=data.note,
-            at=now,
-        )
+    await _add_transfer(
+        session,
+        call,
+        user,
+        to_queue=data.queue,
+        to_agent_id=target.id if target else None,
+        note=data.note,
+        at=now,
     )
     if data.note:
-        session.add(Note(call_id=call.id, author_id=user.id, text=data.note, at=now))
+        await _add_note(session, call, user, data.note, now)
     call.connected_at = None
     await _free_agent_after(session, call, user)
     if target is not None:
@@ -348,17 +385,19 @@ async def transfer(
     return await context.one(session, call)
 
 
-async def escalate(session: AsyncSession, *, call: Call, user: User, reason: str) -> CallContext:
+async def escalate(
+    session: AsyncSession, *, call: CallRow, user: UserRow, reason: str
+) -> CallContext:
     _require_mine(call, user, CallState.connected.value)
     now = utcnow()
-    session.add(
-        Transfer(
-            call_id=call.id,
-            from_agent_id=user.id,
-            to_queue=ESCALATIONS,
-            note=f"escalated: {reason}",
-            at=now,
-        )
+    await _add_transfer(
+        session,
+        call,
+        user,
+        to_queue=ESCALATIONS,
+        to_agent_id=None,
+        note=f"escalated: {reason}",
+        at=now,
     )
     call.escalation_reason = reason
     call.connected_at = None
@@ -368,11 +407,11 @@ async def escalate(session: AsyncSession, *, call: Call, user: User, reason: str
     return await context.one(session, call)
 
 
-async def wrap(session: AsyncSession, *, call: Call, user: User, data: WrapIn) -> CallContext:
+async def wrap(session: AsyncSession, *, call: CallRow, user: UserRow, data: WrapIn) -> CallContext:
     _require_mine(call, user, CallState.connected.value, CallState.wrapup.value)
     now = utcnow()
     if data.notes:
-        session.add(Note(call_id=call.id, author_id=user.id, text=data.notes, at=now))
+        await _add_note(session, call, user, data.notes, now)
     call.state = CallState.ended.value
     call.disposition = data.disposition
     call.sentiment = data.sentiment
@@ -386,7 +425,7 @@ async def wrap(session: AsyncSession, *, call: Call, user: User, data: WrapIn) -
 # --- the supervisors' routes ------------------------------------------------------------------
 
 
-async def assign(session: AsyncSession, *, call: Call, agent_id: int) -> CallContext:
+async def assign(session: AsyncSession, *, call: CallRow, agent_id: int) -> CallContext:
     if call.state not in (CallState.queued.value, CallState.offered.value):
         raise Conflict(f"the call is {call.state}: only a queued or offered call can be assigned")
     if call.agent_id == agent_id:
@@ -399,47 +438,58 @@ async def assign(session: AsyncSession, *, call: Call, agent_id: int) -> CallCon
     return await context.one(session, call)
 
 
-async def list_calls(
-    session: AsyncSession, *, user: User, state: str | None, queue: str | None
-) -> list[CallContext]:
-    query = select(Call).order_by(Call.created_at.desc(), Call.id.desc()).limit(LIST_LIMIT)
-    if user.role != Role.supervisor:
-        query = query.join(CallAgent, CallAgent.call_id == Call.id).where(
-            CallAgent.agent_id == user.id
+_LIST = f"SELECT {CallRow.columns('calls')} FROM calls"
+_LIST_FILTERS = {
+    "agent": "JOIN call_agents ON call_agents.call_id = calls.id AND call_agents.agent_id = :agent",
+    "state": "calls.state = :state",
+    "queue": "calls.queue = :queue",
+}
+_LISTS: dict[tuple[str, ...], Sql] = {}
+
+
+def _list_sql(filters: tuple[str, ...]) -> Sql:
+    sql = _LISTS.get(filters)
+    if sql is None:
+        joins = [_LIST_FILTERS[f] for f in filters if f == "agent"]
+        wheres = [_LIST_FILTERS[f] for f in filters if f != "agent"]
+        text = " ".join([_LIST, *joins, *(["WHERE " + " AND ".join(wheres)] if wheres else [])])
+        sql = _LISTS[filters] = Sql(
+            f"{text} ORDER BY calls.created_at DESC, calls.id DESC LIMIT {LIST_LIMIT}"
         )
+    return sql
+
+
+async def list_calls(
+    session: AsyncSession, *, user: UserRow, state: str | None, queue: str | None
+) -> list[CallContext]:
+    params: dict[str, object] = {}
+    if user.role != Role.supervisor:
+        params["agent"] = user.id
     if state is not None:
-        query = query.where(Call.state == state)
+        params["state"] = state
     if queue is not None:
-        query = query.where(Call.queue == queue)
-    calls: Sequence[Call] = (await session.execute(query)).scalars().all()
-    return await context.build(session, calls)
+        params["queue"] = queue
+    db = await Db.of(session)
+    rows = await db.rows(_list_sql(tuple(params)), params)
+    return await context.build(session, [CallRow.load(db, r) for r in rows])
+
+
+_ESCALATIONS = Sql(
+    f"""
+    SELECT {CallRow.columns()} FROM calls
+    WHERE queue = '{ESCALATIONS}' AND state IN ({ACTIVE})
+    ORDER BY vip DESC, queued_at, id
+    """
+)
 
 
 async def escalations(session: AsyncSession) -> list[EscalationOut]:
-    calls = (
-        (
-            await session.execute(
-                select(Call)
-                .where(Call.queue == ESCALATIONS, Call.state.in_(ACTIVE))
-                .order_by(Call.vip.desc(), Call.queued_at, Call.id)
-            )
-        )
-        .scalars()
-        .all()
-    )
-    agent_ids = {c.agent_id for c in calls if c.agent_id is not None}
-    names = {}
-    if agent_ids:
-        names = dict(
-            (
-                await session.execute(
-                    select(User.id, User.display_name).where(User.id.in_(agent_ids))
-                )
-            ).all()
-        )
+    db = await Db.of(session)
+    found = [CallRow.load(db, r) for r in await db.rows(_ESCALATIONS)]
+    names = await users.names(db, {c.agent_id for c in found if c.agent_id is not None})
     now = utcnow()
     out = []
-    for call, ctx in zip(calls, await context.build(session, calls), strict=True):
+    for call, ctx in zip(found, await context.build(session, found), strict=True):
         agent = (
             Person(id=call.agent_id, display_name=names[call.agent_id])
             if call.agent_id in names

@@ -12,7 +12,8 @@ from app.customers.models import Customer, CustomerPhone
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead, RecentCall
 from app.db import utcnow
 from app.errors import Conflict
-from app.users.models import Role, User
+from app.users.models import Role
+from app.users.repository import UserRow
 
 RECENT_CALLS = 20
 
@@ -60,7 +61,7 @@ async def create(session: AsyncSession, *, data: CustomerCreate) -> Customer:
     return customer
 
 
-async def visible_to(session: AsyncSession, *, customer: Customer, user: User) -> bool:
+async def visible_to(session: AsyncSession, *, customer: Customer, user: UserRow) -> bool:
     """Supervisors see every customer; an agent, those of calls offered or assigned to them."""
     if user.role == Role.supervisor:
         return True

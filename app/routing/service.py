@@ -10,24 +10,30 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy import and_, case, func, or_, select, true
-from sqlalchemy.dialects.postgresql import insert as postgres_insert
-from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.ext.asyncio import AsyncSession
-from sqlalchemy.sql.selectable import TableValuedAlias
 
 from app.calls import context
-from app.calls.models import Call, CallAgent, CallState
+from app.calls import repository as calls
+from app.calls.models import CallState
+from app.calls.repository import CallRow
 from app.calls.schemas import QueueStats
 from app.context import AppContext
-from app.db import UTCDateTime, after_commit, before_commit, utcnow
+from app.db import after_commit, before_commit, utcnow
 from app.realtime.outbox import emit
-from app.users.models import AgentStatus, Role, User
+from app.sql import Db, Sql
+from app.users import repository as users
+from app.users.models import AgentStatus, Role
+from app.users.repository import UserRow
 
 # Statuses in which an agent holds an offer or a call (or its wrap-up): a status change asked
 # for then waits until it ends.
 ENGAGED = (AgentStatus.offered.value, AgentStatus.busy.value, AgentStatus.wrapup.value)
 MATCH_BATCH = 200
+
+_AGENT = Role.agent.value
+_AVAILABLE = AgentStatus.available.value
+_QUEUED = CallState.queued.value
+_OFFERED = CallState.offered.value
 
 
 def _ctx(session: AsyncSession) -> AppContext:
@@ -56,64 +62,42 @@ async def _match_now(session: AsyncSession) -> None:
     await match(session, now=utcnow())
 
 
-def _whole_database_locked(session: AsyncSession) -> bool:
-    """SQLite: every transaction begins IMMEDIATE and holds the write lock until it ends.
-
-    No other writer can then change a row between our reads, and a session is one transaction,
-    so a row already in the session is current: re-reading it to lock it would only cost time.
-    """
-    return session.get_bind().dialect.name == "sqlite"
+async def lock_user(session: AsyncSession, user_id: int) -> UserRow | None:
+    return await users.get(await Db.of(session), user_id, lock=True)
 
 
-async def lock_user(session: AsyncSession, user_id: int) -> User | None:
-    if _whole_database_locked(session):
-        return await session.get(User, user_id)
-    query = (
-        select(User)
-        .where(User.id == user_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+async def lock_call(session: AsyncSession, call_id: int) -> CallRow | None:
+    return await calls.get(await Db.of(session), call_id, lock=True)
 
 
-async def lock_call(session: AsyncSession, call_id: int) -> Call | None:
-    if _whole_database_locked(session):
-        return await session.get(Call, call_id)
-    query = (
-        select(Call)
-        .where(Call.id == call_id)
-        .with_for_update()
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-def set_status(session: AsyncSession, user: User, status: str, now: datetime | None = None) -> None:
+def set_status(
+    session: AsyncSession, user: UserRow, status: str, now: datetime | None = None
+) -> None:
     if user.status == status:
         return
     user.status = status
     user.status_since = now or utcnow()
-    if status != AgentStatus.wrapup.value:
+    if status != AgentStatus.wrapup.value and user.wrapup_until is not None:
         user.wrapup_until = None
     emit(session, "agent.status", {"user_id": user.id, "status": status}, user_id=user.id)
-    if status == AgentStatus.available.value:
+    if status == _AVAILABLE:
         wake_router(session)
 
 
-async def request_status(session: AsyncSession, *, user: User, status: str) -> User:
+async def request_status(session: AsyncSession, *, user: UserRow, status: str) -> UserRow:
     """The agent's own status switch; deferred while an offer or a call is theirs."""
     locked = await lock_user(session, user.id)
     assert locked is not None
     if locked.status in ENGAGED:
         locked.requested_status = status
     else:
-        locked.requested_status = None
+        if locked.requested_status is not None:
+            locked.requested_status = None
         set_status(session, locked, status)
     return locked
 
 
-def release(session: AsyncSession, agent: User, *, reason: str, now: datetime) -> None:
+def release(session: AsyncSession, agent: UserRow, *, reason: str, now: datetime) -> None:
     """The agent's offer or call ended. reason: timeout, wrap, reject, revoked."""
     requested = agent.requested_status
     if reason == "timeout":
@@ -124,43 +108,32 @@ def release(session: AsyncSession, agent: User, *, reason: str, now: datetime) -
         agent.wrapup_until = now + timedelta(seconds=_ctx(session).settings.wrapup_s)
         return
     else:
-        status = requested or AgentStatus.available.value
-    agent.requested_status = None
+        status = requested or _AVAILABLE
+    if requested is not None:
+        agent.requested_status = None
     set_status(session, agent, status, now)
 
 
-async def record_agent(session: AsyncSession, call_id: int, agent_id: int) -> None:
-    """The agent may see this call and its customer from now on (one insert, kept if present)."""
-    insert = sqlite_insert if session.get_bind().dialect.name == "sqlite" else postgres_insert
-    await session.execute(
-        insert(CallAgent)
-        .values(call_id=call_id, agent_id=agent_id, at=utcnow())
-        .on_conflict_do_nothing(index_elements=["call_id", "agent_id"])
-    )
-
-
-async def offer(session: AsyncSession, call: Call, agent: User, now: datetime) -> None:
+async def offer(session: AsyncSession, call: CallRow, agent: UserRow, now: datetime) -> None:
     """Both rows are locked and checked by the caller: call queued or offered, agent free."""
     timeout = _ctx(session).settings.offer_timeout_s
-    call.state = CallState.offered.value
+    call.state = _OFFERED
     call.agent_id = agent.id
-    call.offer_expires_at = now + timedelta(seconds=timeout)
+    call.offer_expires_at = expires = now + timedelta(seconds=timeout)
     set_status(session, agent, AgentStatus.offered.value, now)
-    await record_agent(session, call.id, agent.id)
-    await session.flush()
+    await calls.record_agent(await Db.of(session), call_id=call.id, agent_id=agent.id)
     data = (await context.one(session, call)).model_dump(mode="json")
-    data["offer_expires_at"] = call.offer_expires_at.isoformat()
+    data["offer_expires_at"] = expires.isoformat()
     emit(session, "call.offered", data, user_id=agent.id)
 
 
-def requeue(session: AsyncSession, call: Call, *, queue: str | None = None) -> None:
+def requeue(session: AsyncSession, call: CallRow, *, queue: str | None = None) -> None:
     """Back to a queue: its head when queue is None (queued_at kept), else the new queue's tail."""
-    now = utcnow()
     if queue is not None:
         call.queue = queue
-        call.queued_at = now
+        call.queued_at = utcnow()
         call.announced_position = None
-    call.state = CallState.queued.value
+    call.state = _QUEUED
     call.agent_id = None
     call.offer_expires_at = None
     emit(
@@ -171,7 +144,7 @@ def requeue(session: AsyncSession, call: Call, *, queue: str | None = None) -> N
     wake_router(session)
 
 
-async def revoke_offer(session: AsyncSession, call: Call, *, reason: str, now: datetime) -> None:
+async def revoke_offer(session: AsyncSession, call: CallRow, *, reason: str, now: datetime) -> None:
     """End the offer the call holds; the agent is released as the reason says."""
     agent_id = call.agent_id
     call.offer_expires_at = None
@@ -190,16 +163,17 @@ async def match(session: AsyncSession, *, now: datetime) -> int:
     agent is picked and locked by one query that reads a single row, whatever the number of
     agents signed in.
     """
-    calls = await _queued_calls(session, queues=None)
-    if len(calls) == MATCH_BATCH:
+    db = await Db.of(session)
+    queued = await _queued_calls(db, queues=None)
+    if len(queued) == MATCH_BATCH:
         # More may wait behind these: take the first calls that some free agent can answer.
-        calls = await _queued_calls(session, queues=await _free_skills(session))
+        queued = await _queued_calls(db, queues=await _free_skills(db))
     offered = 0
     exhausted: set[str | None] = set()
-    for call in calls:
+    for call in queued:
         if call.queue in exhausted:
             continue
-        agent = await _free_agent(session, queue=call.queue, rejected=call.rejected_by or [])
+        agent = await _free_agent(db, queue=call.queue, rejected=call.rejected_by or [])
         if agent is None:
             if not call.rejected_by:
                 exhausted.add(call.queue)
@@ -209,75 +183,73 @@ async def match(session: AsyncSession, *, now: datetime) -> int:
     return offered
 
 
-def _skills(session: AsyncSession) -> TableValuedAlias:
-    """The elements of users.skills as rows with a column `value`, on either database."""
-    dialect = session.get_bind().dialect.name
-    elements = func.json_each if dialect == "sqlite" else func.json_array_elements_text
-    return elements(User.skills).table_valued("value").alias("skill")
+_FREE_AGENT = f"""
+    SELECT {UserRow.columns()} FROM users
+    WHERE role = '{_AGENT}' AND status = '{_AVAILABLE}'
+      AND EXISTS (SELECT 1 FROM {{skills}} WHERE skill.value = :queue)
+      {{rejected}}
+    ORDER BY status_since, id LIMIT 1 {{skip_locked}}
+    """
+_FREE_AGENT_SQL = Sql(_FREE_AGENT.replace("{rejected}", ""))
+_FREE_AGENT_NOT_SQL = Sql(_FREE_AGENT.replace("{rejected}", "AND id NOT IN {ids}"))
+_FREE_SKILLS = Sql(
+    f"""
+    SELECT DISTINCT skill.value FROM users, {{skills}}
+    WHERE users.role = '{_AGENT}' AND users.status = '{_AVAILABLE}'
+    """
+)
+_QUEUED_CALLS = f"""
+    SELECT {CallRow.columns()} FROM calls WHERE state = '{_QUEUED}' {{queues}}
+    ORDER BY vip DESC, queued_at, id LIMIT {MATCH_BATCH} {{skip_locked}}
+    """
+_QUEUED_SQL = Sql(_QUEUED_CALLS.replace("{queues}", ""))
+_QUEUED_IN_SQL = Sql(_QUEUED_CALLS.replace("{queues}", "AND queue IN {names}"))
 
 
-async def _free_agent(
-    session: AsyncSession, *, queue: str | None, rejected: list[int]
-) -> User | None:
+async def _free_agent(db: Db, *, queue: str | None, rejected: list[int]) -> UserRow | None:
     """The longest idle available agent with the queue's skill, locked; None if there is none."""
-    skill = _skills(session)
-    query = select(User).where(
-        User.role == Role.agent.value,
-        User.status == AgentStatus.available.value,
-        select(skill.c.value).where(skill.c.value == queue).exists(),
-    )
     if rejected:
-        query = query.where(User.id.not_in(rejected))
-    query = (
-        query.order_by(User.status_since, User.id)
-        .limit(1)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return (await session.execute(query)).scalar_one_or_none()
+        found = await db.row(_FREE_AGENT_NOT_SQL, {"queue": queue, "ids": db.ids(rejected)})
+    else:
+        found = await db.row(_FREE_AGENT_SQL, {"queue": queue})
+    return None if found is None else UserRow.load(db, found)
 
 
-async def _free_skills(session: AsyncSession) -> set[str]:
-    skill = _skills(session)
-    query = (
-        select(skill.c.value)
-        .select_from(User)
-        .join(skill, true())
-        .where(User.role == Role.agent.value, User.status == AgentStatus.available.value)
-        .distinct()
-    )
-    return {str(v) for v in (await session.execute(query)).scalars()}
+async def _free_skills(db: Db) -> set[str]:
+    return {str(v) for (v,) in await db.rows(_FREE_SKILLS)}
 
 
-async def _queued_calls(session: AsyncSession, *, queues: set[str] | None) -> list[Call]:
-    query = select(Call).where(Call.state == CallState.queued.value)
-    if queues is not None:
-        query = query.where(Call.queue.in_(queues))
-    query = (
-        query.order_by(Call.vip.desc(), Call.queued_at, Call.id)
-        .limit(MATCH_BATCH)
-        .with_for_update(skip_locked=True)
-        .execution_options(populate_existing=True)
-    )
-    return list((await session.execute(query)).scalars())
+async def _queued_calls(db: Db, *, queues: set[str] | None) -> list[CallRow]:
+    if queues is None:
+        rows = await db.rows(_QUEUED_SQL)
+    else:
+        rows = await db.rows(_QUEUED_IN_SQL, {"names": db.names(sorted(queues))})
+    return [CallRow.load(db, r) for r in rows]
+
+
+_DUE_OFFERS = Sql(
+    f"""
+    SELECT {CallRow.columns()} FROM calls
+    WHERE state = '{_OFFERED}' AND offer_expires_at <= :now
+    ORDER BY offer_expires_at LIMIT {MATCH_BATCH} {{skip_locked}}
+    """
+)
+_DUE_WRAPUPS = Sql(
+    f"""
+    SELECT {UserRow.columns()} FROM users
+    WHERE status = '{AgentStatus.wrapup.value}' AND wrapup_until <= :now {{skip_locked}}
+    """
+)
+_NEXT_OFFER = Sql(f"SELECT min(offer_expires_at) FROM calls WHERE state = '{_OFFERED}'")
+_NEXT_WRAPUP = Sql(
+    f"SELECT min(wrapup_until) FROM users WHERE status = '{AgentStatus.wrapup.value}'"
+)
 
 
 async def expire_offers(session: AsyncSession, *, now: datetime) -> int:
     """Revoke offers past their deadline: exactly once, whichever instance gets there first."""
-    due = (
-        (
-            await session.execute(
-                select(Call)
-                .where(Call.state == CallState.offered.value, Call.offer_expires_at <= now)
-                .order_by(Call.offer_expires_at)
-                .limit(MATCH_BATCH)
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    db = await Db.of(session)
+    due = [CallRow.load(db, r) for r in await db.rows(_DUE_OFFERS, {"now": db.ts(now)})]
     for call in due:
         await revoke_offer(session, call, reason="timeout", now=now)
         requeue(session, call)
@@ -285,74 +257,48 @@ async def expire_offers(session: AsyncSession, *, now: datetime) -> int:
 
 
 async def end_wrapups(session: AsyncSession, *, now: datetime) -> int:
-    due = (
-        (
-            await session.execute(
-                select(User)
-                .where(User.status == AgentStatus.wrapup.value, User.wrapup_until <= now)
-                .with_for_update(skip_locked=True)
-                .execution_options(populate_existing=True)
-            )
-        )
-        .scalars()
-        .all()
-    )
+    db = await Db.of(session)
+    due = [UserRow.load(db, r) for r in await db.rows(_DUE_WRAPUPS, {"now": db.ts(now)})]
     for agent in due:
         agent.wrapup_until = None
-        status = agent.requested_status or AgentStatus.available.value
+        status = agent.requested_status or _AVAILABLE
         agent.requested_status = None
         set_status(session, agent, status, now)
     return len(due)
 
 
 async def next_deadline(session: AsyncSession) -> datetime | None:
-    offers = (
-        await session.execute(
-            select(func.min(Call.offer_expires_at)).where(Call.state == CallState.offered.value)
-        )
-    ).scalar_one_or_none()
-    wrapups = (
-        await session.execute(
-            select(func.min(User.wrapup_until)).where(User.status == AgentStatus.wrapup.value)
-        )
-    ).scalar_one_or_none()
-    found = [d for d in (offers, wrapups) if d is not None]
-    if not found:
-        return None
-    # SQLite hands aggregates back as naive strings or datetimes, not through the column type.
-    return min(_aware(d) for d in found)
+    db = await Db.of(session)
+    found = [db.dt(await db.value(_NEXT_OFFER)), db.dt(await db.value(_NEXT_WRAPUP))]
+    deadlines = [d for d in found if d is not None]
+    return min(deadlines) if deadlines else None
 
 
-def _aware(value: datetime | str) -> datetime:
-    if isinstance(value, str):
-        value = datetime.fromisoformat(value)
-    result = UTCDateTime().process_result_value(value, None)
-    assert result is not None
-    return result
+_WAITING = Sql(
+    f"SELECT queue, count(*), min(queued_at) FROM calls WHERE state = '{_QUEUED}' GROUP BY queue"
+)
+# Agents counted per skill in SQL: a few rows, not one per agent signed in.
+_PER_SKILL = Sql(
+    f"""
+    SELECT skill.value, count(*),
+        sum(CASE WHEN users.status = '{_AVAILABLE}' THEN 1 ELSE 0 END)
+    FROM users, {{skills}}
+    WHERE users.role = '{_AGENT}' AND users.status != '{AgentStatus.offline.value}'
+    GROUP BY skill.value
+    """
+)
 
 
 async def queue_stats(
     session: AsyncSession, *, queues: Sequence[str], now: datetime
 ) -> list[QueueStats]:
-    waiting: dict[str | None, tuple[int, datetime | None]] = {}
-    for name, count, oldest in await session.execute(
-        select(Call.queue, func.count(Call.id), func.min(Call.queued_at))
-        .where(Call.state == CallState.queued.value)
-        .group_by(Call.queue)
-    ):
-        waiting[name] = (count, _aware(oldest) if oldest is not None else None)
-    # Agents counted per skill in SQL: a few rows, not one per agent signed in.
-    skill = _skills(session)
-    available = func.sum(case((User.status == AgentStatus.available.value, 1), else_=0))
+    db = await Db.of(session)
+    waiting: dict[str | None, tuple[int, datetime | None]] = {
+        name: (int(count), db.dt(oldest)) for name, count, oldest in await db.rows(_WAITING)
+    }
     per_skill = {
-        name: (int(signed_in), int(free or 0))
-        for name, signed_in, free in await session.execute(
-            select(skill.c.value, func.count(), available)
-            .select_from(User)
-            .join(skill, true())
-            .where(User.role == Role.agent.value, User.status != AgentStatus.offline.value)
-            .group_by(skill.c.value)
-        )
+        str(name): (int(signed_in), int(free or 0))
+        for name, signed_in, free in await db.rows(_PER_SKILL)
     }
     names = list(dict.fromkeys([*queues, *sorted(k for k in waiting if k is not None)]))
     out = []
@@ -371,31 +317,30 @@ async def queue_stats(
     return out
 
 
-async def position(session: AsyncSession, call: Call) -> int | None:
-    """1 + the calls of the same queue that will be offered before this one."""
-    if call.state == CallState.offered.value:
-        return 1
-    if call.state != CallState.queued.value or call.queued_at is None:
-        return None
-    earlier = or_(
-        Call.queued_at < call.queued_at,
-        and_(Call.queued_at == call.queued_at, Call.id < call.id),
+# Calls on offer are in front; then vip callers, then whoever has waited longer.
+_AHEAD = f"""
+    SELECT count(*) FROM calls
+    WHERE queue = :queue AND id != :id AND (
+        state = '{_OFFERED}' OR (state = '{_QUEUED}' AND {{before}})
     )
-    # Calls on offer are in front; then vip callers, then whoever has waited longer.
-    before = and_(Call.vip.is_(True), earlier) if call.vip else or_(Call.vip.is_(True), earlier)
-    ahead = (
-        await session.execute(
-            select(func.count(Call.id)).where(
-                Call.queue == call.queue,
-                Call.id != call.id,
-                or_(
-                    Call.state == CallState.offered.value,
-                    and_(Call.state == CallState.queued.value, before),
-                ),
-            )
-        )
-    ).scalar_one()
-    computed = ahead + 1
+    """
+_EARLIER = "(queued_at < :queued_at OR (queued_at = :queued_at AND id < :id))"
+_AHEAD_OF_VIP = Sql(_AHEAD.replace("{before}", f"vip = TRUE AND {_EARLIER}"))
+_AHEAD_OF_OTHER = Sql(_AHEAD.replace("{before}", f"(vip = TRUE OR {_EARLIER})"))
+
+
+async def position(session: AsyncSession, call: CallRow) -> int | None:
+    """1 + the calls of the same queue that will be offered before this one."""
+    if call.state == _OFFERED:
+        return 1
+    if call.state != _QUEUED or call.queued_at is None:
+        return None
+    db = await Db.of(session)
+    ahead = await db.value(
+        _AHEAD_OF_VIP if call.vip else _AHEAD_OF_OTHER,
+        {"queue": call.queue, "id": call.id, "queued_at": db.ts(call.queued_at)},
+    )
+    computed = int(ahead) + 1
     # What the caller was told never grows, even if a vip caller joins ahead of them.
     if call.announced_position is None or computed < call.announced_position:
         call.announced_position = computed
