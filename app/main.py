@@ -63,9 +63,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     errors.install(app)
+    # Routes are matched in order: the call lifecycle's, the busiest, first.
+    app.include_router(calls_router)
     app.include_router(users_router)
     app.include_router(customers_router)
-    app.include_router(calls_router)
     app.include_router(ws_router)
 
     @app.get("/healthz", tags=["health"])

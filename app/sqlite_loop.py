@@ -163,6 +163,11 @@ class LoopConnection:
         # SQLAlchemy enters it (`await cursor.__aenter__()`) before use, as with aiosqlite.
         return LoopCursor(self._open().cursor(), self._timeout_s)
 
+    async def begin_immediate(self) -> None:
+        """BEGIN IMMEDIATE: the write lock from the start, waited for asynchronously."""
+        conn = self._open()
+        await _patiently(lambda: conn.execute("BEGIN IMMEDIATE"), self._timeout_s)
+
     async def commit(self) -> None:
         conn = self._open()
         await _patiently(conn.commit, self._timeout_s)
