@@ -40,9 +40,6 @@ _FRAGMENTS = {
     },
 }
 _PARAM = re.compile(r"(?<![:\w]):([A-Za-z_]\w*)")
-# SQLAlchemy's DateTime on SQLite: always six digits of microseconds, so that text order is
-# time order.
-_SQLITE_DT = "%Y-%m-%d %H:%M:%S.%f"
 
 Params = dict[str, Any]
 
@@ -117,13 +114,17 @@ class Db:
     # --- values as SQLAlchemy's column types store them -------------------------------------
 
     def ts(self, value: datetime | None) -> Any:
+        """A datetime parameter. On SQLite, text as SQLAlchemy's DateTime writes it: UTC and
+        always six digits of microseconds, so that text order is time order."""
         if value is None:
             return None
         if value.tzinfo is None:
             raise ValueError("naive datetime")
         if self.postgres:
             return value
-        return value.astimezone(UTC).strftime(_SQLITE_DT)
+        if value.tzinfo is not UTC:
+            value = value.astimezone(UTC)
+        return value.replace(tzinfo=None).isoformat(" ", "microseconds")
 
     def dt(self, value: Any) -> datetime | None:
         if value is None:

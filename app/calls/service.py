@@ -39,7 +39,7 @@ from app.customers import service as customers
 from app.customers.models import Customer, VerificationFailure
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
-from app.realtime.outbox import emit
+from app.realtime.outbox import RawJson, emit
 from app.routing import service as routing
 from app.sql import Db, Sql
 from app.users import repository as users
@@ -61,7 +61,7 @@ async def _publish(
     session: AsyncSession, type_: str, call: CallRow, *, agent: bool = True, to: int | None = None
 ) -> None:
     """An event carrying the call context, to the supervisors and to its agent (or to `to`)."""
-    data = (await context.one(session, call)).model_dump(mode="json")
+    data = RawJson((await context.one(session, call)).model_dump_json())
     emit(session, type_, data, user_id=to if to is not None else (call.agent_id if agent else None))
 
 

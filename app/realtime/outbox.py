@@ -14,23 +14,42 @@ from app.sql import Db, Sql
 CHANNEL = "tellonce.events"
 
 
+class RawJson:
+    """Event data serialised already (a schema's model_dump_json()): sent as it is."""
+
+    __slots__ = ("text",)
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+
+
+EventData = dict[str, Any] | list[Any] | RawJson
+
+
 def emit(
     session: AsyncSession,
     type: str,
-    data: dict[str, Any] | list[Any],
+    data: EventData,
     *,
     user_id: int | None = None,
     to_supervisors: bool = True,
 ) -> None:
     """Queue an event for this transaction: for user_id (an agent) and, if asked, supervisors.
 
-    data must be JSON-ready (a schema's model_dump(mode="json")): it is taken as it is now.
+    data must be JSON-ready (a schema's model_dump(mode="json")), or RawJson: it is taken as it
+    is now.
     """
-    pending: list[tuple[str, Any, int | None, bool, datetime]] = session.info.setdefault(
+    pending: list[tuple[str, EventData, int | None, bool, datetime]] = session.info.setdefault(
         "outbox", []
     )
     pending.append((type, data, user_id, to_supervisors, utcnow()))
     before_commit(session, "outbox", flush_outbox, last=True)
+
+
+def _rest(type_: str, at: datetime, data: EventData) -> str:
+    """The envelope as sent, but for its seq: '{"seq":N,' + this."""
+    body = data.text if isinstance(data, RawJson) else json.dumps(data, separators=(",", ":"))
+    return f'"type":{json.dumps(type_)},"at":"{at.isoformat()}","data":{body}}}'
 
 
 _BUMP = Sql("UPDATE counters SET value = value + :n WHERE name = 'events' RETURNING value")
@@ -61,7 +80,9 @@ Committed = tuple[int, str, int | None, bool]
 
 
 async def flush_outbox(session: AsyncSession) -> None:
-    pending: list[tuple[str, Any, int | None, bool, datetime]] = session.info.pop("outbox", [])
+    pending: list[tuple[str, EventData, int | None, bool, datetime]] = session.info.pop(
+        "outbox", []
+    )
     if not pending:
         return
     # One counter row, updated inside the transaction: its row lock orders writers, so seq grows
@@ -72,16 +93,7 @@ async def flush_outbox(session: AsyncSession) -> None:
     await db.flush()
     # Each envelope serialised once, but for its seq: '{"seq":N,' + rest.
     events = [
-        (
-            offset,
-            type_,
-            at,
-            json.dumps({"type": type_, "at": at.isoformat(), "data": data}, separators=(",", ":"))[
-                1:
-            ],
-            user_id,
-            to_supervisors,
-        )
+        (offset, type_, at, _rest(type_, at, data), user_id, to_supervisors)
         for offset, (type_, data, user_id, to_supervisors, at) in enumerate(pending, start=1)
     ]
     if db.postgres:

@@ -19,7 +19,7 @@ from app.calls.repository import CallRow
 from app.calls.schemas import QueueStats
 from app.context import AppContext
 from app.db import after_commit, before_commit, utcnow
-from app.realtime.outbox import emit
+from app.realtime.outbox import RawJson, emit
 from app.sql import Db, Sql
 from app.users import repository as users
 from app.users.models import AgentStatus, Role
@@ -119,11 +119,11 @@ async def offer(session: AsyncSession, call: CallRow, agent: UserRow, now: datet
     timeout = _ctx(session).settings.offer_timeout_s
     call.state = _OFFERED
     call.agent_id = agent.id
-    call.offer_expires_at = expires = now + timedelta(seconds=timeout)
+    call.offer_expires_at = now + timedelta(seconds=timeout)
     set_status(session, agent, AgentStatus.offered.value, now)
     await calls.record_agent(await Db.of(session), call_id=call.id, agent_id=agent.id)
-    data = (await context.one(session, call)).model_dump(mode="json")
-    data["offer_expires_at"] = expires.isoformat()
+    # The context carries offer_expires_at while the call is offered.
+    data = RawJson((await context.one(session, call)).model_dump_json())
     emit(session, "call.offered", data, user_id=agent.id)
 
 
