@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import hmac
-from collections.abc import AsyncIterator
-from typing import Annotated
+from collections.abc import Callable, Coroutine
+from typing import Annotated, Any
 
-from fastapi import Depends, Request
+from fastapi import Depends, Request, Response
+from fastapi.routing import APIRoute
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -30,19 +31,44 @@ async def get_ctx(request: Request) -> AppContext:
 CtxDep = Annotated[AppContext, Depends(get_ctx)]
 
 
-async def get_session(ctx: CtxDep) -> AsyncIterator[AsyncSession]:
-    # The request owns the transaction: it commits when the route returns, before the response
-    # is sent (scope="function"), and rolls back on any error, so bad input changes nothing.
-    async with ctx.new_session() as session:
-        try:
-            yield session
-        except BaseException:
-            await session.rollback()
-            raise
-        await commit(session)
+class TransactionRoute(APIRoute):
+    """A route whose request owns one transaction: committed when the route has answered, before
+    the response is sent, and rolled back on any error, so that bad input changes nothing.
+
+    The route's handler is wrapped here rather than through a dependency with `yield`: FastAPI's
+    exit stack and shielded exit for those cost some 50 us on every request.
+    """
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        handle = super().get_route_handler()
+
+        async def in_transaction(request: Request) -> Response:
+            ctx: AppContext = request.app.state.ctx
+            async with ctx.new_session() as session:
+                request.scope[_SESSION] = session
+                try:
+                    response = await handle(request)
+                except BaseException:
+                    await session.rollback()
+                    raise
+                await commit(session)
+            return response
+
+        return in_transaction
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
+_SESSION = "tellonce.session"
+
+
+async def get_session(request: Request) -> AsyncSession:
+    """The request's session (its route is a TransactionRoute)."""
+    session: AsyncSession = request.scope[_SESSION]
+    return session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
 
 
@@ -57,9 +83,12 @@ async def _user_from_token(ctx: AppContext, session: AsyncSession, token: str) -
     return None if user_id is None else await users.get(await Db.of(session), user_id)
 
 
-async def get_current_user(ctx: CtxDep, session: SessionDep, creds: Credentials) -> UserRow:
+# The app's context comes from the session rather than a dependency of its own: each one
+# FastAPI solves costs some 10 us on every request.
+async def get_current_user(session: SessionDep, creds: Credentials) -> UserRow:
     if creds is None:
         raise Unauthorized("not authenticated")
+    ctx: AppContext = session.info["ctx"]
     if _is_ivr_key(ctx, creds.credentials):
         raise Forbidden("the IVR key may only use the IVR routes")
     user = await _user_from_token(ctx, session, creds.credentials)
@@ -80,9 +109,10 @@ async def get_supervisor(user: CurrentUser) -> UserRow:
 Supervisor = Annotated[UserRow, Depends(get_supervisor)]
 
 
-async def require_ivr(ctx: CtxDep, session: SessionDep, creds: Credentials) -> None:
+async def require_ivr(session: SessionDep, creds: Credentials) -> None:
     if creds is None:
         raise Unauthorized("not authenticated")
+    ctx: AppContext = session.info["ctx"]
     if _is_ivr_key(ctx, creds.credentials):
         return
     if await _user_from_token(ctx, session, creds.credentials) is not None:

@@ -31,10 +31,10 @@ from app.calls.schemas import (
     WrapIn,
 )
 from app.db import utcnow
-from app.deps import CtxDep, CurrentUser, IvrKey, SessionDep, Supervisor
+from app.deps import CtxDep, CurrentUser, IvrKey, SessionDep, Supervisor, TransactionRoute
 from app.routing import service as routing
 
-router = APIRouter(prefix="/api", tags=["calls"])
+router = APIRouter(prefix="/api", tags=["calls"], route_class=TransactionRoute)
 CallId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 

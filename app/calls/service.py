@@ -215,8 +215,11 @@ async def handoff(session: AsyncSession, *, call: CallRow, data: HandoffIn) -> Q
     call.first_queued_at = now
     routing.requeue(session, call, queue=queue)
     await _publish(session, "call.updated", call, agent=False)
+    await routing.match_pending(session)
     position = await routing.position(session, call)
-    return QueuedOut(id=call.id, state=call.state, queue=queue, position=position or 1)
+    # Queued is what the handoff did; the offer that may follow in this same commit is the
+    # agent's news (call.offered), and the position then says the caller is next.
+    return QueuedOut(id=call.id, state=CallState.queued.value, queue=queue, position=position or 1)
 
 
 async def hangup(session: AsyncSession, *, call: CallRow) -> CallContext:

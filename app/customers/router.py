@@ -8,10 +8,10 @@ from fastapi import APIRouter, Path, status
 
 from app.customers import service
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead
-from app.deps import CurrentUser, SessionDep, Supervisor
+from app.deps import CurrentUser, SessionDep, Supervisor, TransactionRoute
 from app.errors import NotFound
 
-router = APIRouter(prefix="/api/customers", tags=["customers"])
+router = APIRouter(prefix="/api/customers", tags=["customers"], route_class=TransactionRoute)
 CustomerId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 

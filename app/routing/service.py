@@ -62,6 +62,14 @@ async def _match_now(session: AsyncSession) -> None:
     await match(session, now=utcnow())
 
 
+async def match_pending(session: AsyncSession) -> None:
+    """Make the offers that wake_router left for the commit now (the handoff tells the caller
+    where they stand, and a call on offer is first with no count to make)."""
+    hooks: dict[str, object] = session.info.get("before_commit", {})
+    if hooks.pop("match", None) is not None:
+        await _match_now(session)
+
+
 async def lock_user(session: AsyncSession, user_id: int) -> UserRow | None:
     return await users.get(await Db.of(session), user_id, lock=True)
 
@@ -332,6 +340,9 @@ _AHEAD_OF_OTHER = Sql(_AHEAD.replace("{before}", f"(vip = TRUE OR {_EARLIER})"))
 async def position(session: AsyncSession, call: CallRow) -> int | None:
     """1 + the calls of the same queue that will be offered before this one."""
     if call.state == _OFFERED:
+        # Announced, so that a caller whose offer ends is never told a larger number after.
+        if call.announced_position != 1:
+            call.announced_position = 1
         return 1
     if call.state != _QUEUED or call.queued_at is None:
         return None

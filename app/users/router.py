@@ -8,13 +8,13 @@ from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth.service import create_token
-from app.deps import CtxDep, CurrentUser, SessionDep, Supervisor
+from app.deps import CtxDep, CurrentUser, SessionDep, Supervisor, TransactionRoute
 from app.errors import Unauthorized
 from app.routing import service as routing
 from app.users import service
 from app.users.schemas import AgentRead, StatusUpdate, Token, TokenUser, UserCreate, UserRead
 
-router = APIRouter(prefix="/api", tags=["users"])
+router = APIRouter(prefix="/api", tags=["users"], route_class=TransactionRoute)
 
 
 @router.post("/auth/token", response_model=Token)
