@@ -11,6 +11,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
 from app.db import commit, create_engine, create_sessionmaker
+from app.sql import Tx
 
 if TYPE_CHECKING:
     from app.realtime.bus import Bus
@@ -40,6 +41,21 @@ class AppContext:
         session = self.sessionmaker()
         session.info["ctx"] = self
         return session
+
+    async def begin(self) -> Tx:
+        """A transaction for code that uses Db alone (app/sql.py), without an ORM session."""
+        return await Tx.begin(self.engine, {"ctx": self})
+
+    @asynccontextmanager
+    async def tx(self) -> AsyncIterator[Tx]:
+        """begin(), committed on success, else rolled back."""
+        tx = await self.begin()
+        try:
+            yield tx
+            await commit(tx)
+        except BaseException:
+            await tx.rollback()
+            raise
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, Protocol
 
 from sqlalchemy import JSON, DateTime, MetaData, event, make_url
 from sqlalchemy.ext.asyncio import (
@@ -96,25 +96,36 @@ def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]
     return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
 
 
+class Unit(Protocol):
+    """One transaction as the services see it: an AsyncSession, or a Tx (app/sql.py) that runs
+    on a pooled driver connection without SQLAlchemy's session. Either keeps in `info` the app's
+    context, its hooks, its pending events and its Db."""
+
+    @property
+    def info(self) -> dict[Any, Any]: ...
+
+    async def commit(self) -> None: ...
+
+    async def rollback(self) -> None: ...
+
+
 AfterCommit = Callable[[], Awaitable[None] | None]
-BeforeCommit = Callable[[AsyncSession], Awaitable[None]]
+BeforeCommit = Callable[[Any], Awaitable[None]]
 
 
-def before_commit(
-    session: AsyncSession, key: str, hook: BeforeCommit, *, last: bool = False
-) -> None:
+def before_commit(session: Unit, key: str, hook: BeforeCommit, *, last: bool = False) -> None:
     """Run hook once, inside the transaction, just before it commits; `last` after the others."""
     hooks: dict[str, tuple[BeforeCommit, bool]] = session.info.setdefault("before_commit", {})
     hooks[key] = (hook, last)
 
 
-def after_commit(session: AsyncSession, key: str, hook: AfterCommit) -> None:
+def after_commit(session: Unit, key: str, hook: AfterCommit) -> None:
     """Run hook once after this session's transaction commits (dropped on rollback)."""
     hooks: dict[str, AfterCommit] = session.info.setdefault("after_commit", {})
     hooks[key] = hook
 
 
-async def run_after_commit(session: AsyncSession) -> None:
+async def run_after_commit(session: Unit) -> None:
     hooks: dict[str, AfterCommit] = session.info.pop("after_commit", {})
     for hook in hooks.values():
         result = hook()
@@ -122,8 +133,8 @@ async def run_after_commit(session: AsyncSession) -> None:
             await result
 
 
-async def commit(session: AsyncSession) -> None:
-    """Commit the session's transaction, then run its after-commit hooks."""
+async def commit(session: Unit) -> None:
+    """Commit the transaction, then run its after-commit hooks."""
     # A hook may queue others (an offer made before commit writes events): run until none is left.
     while hooks := session.info.pop("before_commit", None):
         ordered: list[tuple[BeforeCommit, bool]] = list(hooks.values())

@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import decode_token
 from app.context import AppContext
-from app.db import commit
+from app.db import Unit, commit
 from app.errors import Forbidden, Unauthorized
 from app.sql import Db
 from app.users import repository as users
@@ -36,37 +36,59 @@ class TransactionRoute(APIRoute):
     the response is sent, and rolled back on any error, so that bad input changes nothing.
 
     The route's handler is wrapped here rather than through a dependency with `yield`: FastAPI's
-    exit stack and shielded exit for those cost some 50 us on every request.
+    exit stack and shielded exit for those cost some 50 us on every request. The transaction is
+    an ORM session, for the routes whose services use the ORM.
     """
+
+    async def begin(self, ctx: AppContext) -> Unit:
+        return ctx.new_session()
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
         handle = super().get_route_handler()
 
         async def in_transaction(request: Request) -> Response:
-            ctx: AppContext = request.app.state.ctx
-            async with ctx.new_session() as session:
-                request.scope[_SESSION] = session
+            unit = await self.begin(request.app.state.ctx)
+            request.scope[_UNIT] = unit
+            try:
                 try:
                     response = await handle(request)
                 except BaseException:
-                    await session.rollback()
+                    await unit.rollback()
                     raise
-                await commit(session)
+                await commit(unit)
+            finally:
+                if isinstance(unit, AsyncSession):
+                    await unit.close()
             return response
 
         return in_transaction
 
 
-_SESSION = "tellonce.session"
+class TxRoute(TransactionRoute):
+    """A TransactionRoute whose transaction is a Tx: for the routes that use Db alone."""
+
+    async def begin(self, ctx: AppContext) -> Unit:
+        return await ctx.begin()
+
+
+_UNIT = "tellonce.unit"
+
+
+async def get_unit(request: Request) -> Unit:
+    """The request's transaction, whichever kind its route opened."""
+    unit: Unit = request.scope[_UNIT]
+    return unit
 
 
 async def get_session(request: Request) -> AsyncSession:
-    """The request's session (its route is a TransactionRoute)."""
-    session: AsyncSession = request.scope[_SESSION]
+    """The request's ORM session (its route is a TransactionRoute)."""
+    session = request.scope[_UNIT]
+    assert isinstance(session, AsyncSession), "an ORM session on a TxRoute"
     return session
 
 
 SessionDep = Annotated[AsyncSession, Depends(get_session)]
+UnitDep = Annotated[Unit, Depends(get_unit)]
 
 
 Credentials = Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)]
@@ -77,7 +99,7 @@ def _is_ivr_key(ctx: AppContext, token: str) -> bool:
     return key is not None and hmac.compare_digest(token.encode(), key.get_secret_value().encode())
 
 
-async def _user_from_token(ctx: AppContext, session: AsyncSession, token: str) -> UserRow | None:
+async def _user_from_token(ctx: AppContext, session: Unit, token: str) -> UserRow | None:
     assert ctx.settings.secret_key is not None
     user_id = decode_token(ctx.settings.secret_key.get_secret_value(), token)
     return None if user_id is None else await users.get(await Db.of(session), user_id)
@@ -85,7 +107,7 @@ async def _user_from_token(ctx: AppContext, session: AsyncSession, token: str) -
 
 # The app's context comes from the session rather than a dependency of its own: each one
 # FastAPI solves costs some 10 us on every request.
-async def get_current_user(session: SessionDep, creds: Credentials) -> UserRow:
+async def get_current_user(session: UnitDep, creds: Credentials) -> UserRow:
     if creds is None:
         raise Unauthorized("not authenticated")
     ctx: AppContext = session.info["ctx"]
@@ -109,7 +131,7 @@ async def get_supervisor(user: CurrentUser) -> UserRow:
 Supervisor = Annotated[UserRow, Depends(get_supervisor)]
 
 
-async def require_ivr(session: SessionDep, creds: Credentials) -> None:
+async def require_ivr(session: UnitDep, creds: Credentials) -> None:
     if creds is None:
         raise Unauthorized("not authenticated")
     ctx: AppContext = session.info["ctx"]

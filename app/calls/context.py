@@ -8,8 +8,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import NamedTuple
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.calls.repository import FINAL, CallRow
 from app.calls.schemas import (
     CallContext,
@@ -21,6 +19,7 @@ from app.calls.schemas import (
     TransferOut,
 )
 from app.customers.schemas import CustomerBrief
+from app.db import Unit
 from app.sql import Db, Sql
 
 HISTORY = 5
@@ -70,7 +69,7 @@ class _Related:
     history: dict[int, list[_Past]] = field(default_factory=lambda: defaultdict(list))
 
 
-async def build(session: AsyncSession, calls: Sequence[CallRow]) -> list[CallContext]:
+async def build(session: Unit, calls: Sequence[CallRow]) -> list[CallContext]:
     """Contexts of the calls, in a handful of queries whatever their number."""
     if not calls:
         return []
@@ -79,7 +78,7 @@ async def build(session: AsyncSession, calls: Sequence[CallRow]) -> list[CallCon
     return [_assemble(call, related) for call in calls]
 
 
-async def one(session: AsyncSession, call: CallRow) -> CallContext:
+async def one(session: Unit, call: CallRow) -> CallContext:
     """The context of one call; its related rows are read once per transaction while unchanged.
 
     A request often builds the same context twice or more (the event, the offer, the response).

@@ -31,10 +31,10 @@ from app.calls.schemas import (
     WrapIn,
 )
 from app.db import utcnow
-from app.deps import CtxDep, CurrentUser, IvrKey, SessionDep, Supervisor, TransactionRoute
+from app.deps import CtxDep, CurrentUser, IvrKey, Supervisor, TxRoute, UnitDep
 from app.routing import service as routing
 
-router = APIRouter(prefix="/api", tags=["calls"], route_class=TransactionRoute)
+router = APIRouter(prefix="/api", tags=["calls"], route_class=TxRoute)
 CallId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
@@ -46,43 +46,43 @@ class Ok(BaseModel):
 
 
 @router.post("/calls", response_model=CallCreated, status_code=status.HTTP_201_CREATED)
-async def create_call(session: SessionDep, _: IvrKey, body: CallCreate) -> CallCreated:
+async def create_call(session: UnitDep, _: IvrKey, body: CallCreate) -> CallCreated:
     call = await service.create(session, data=body)
     return CallCreated(id=call.id, state=call.state, caller_known=call.caller_known)
 
 
 @router.post("/calls/{call_id}/verify", response_model=VerifyOut)
-async def verify(session: SessionDep, _: IvrKey, call_id: CallId, body: VerifyIn) -> VerifyOut:
+async def verify(session: UnitDep, _: IvrKey, call_id: CallId, body: VerifyIn) -> VerifyOut:
     call = await service.get_locked(session, call_id)
     return await service.verify(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/steps", response_model=StepOut, status_code=status.HTTP_201_CREATED)
-async def add_step(session: SessionDep, _: IvrKey, call_id: CallId, body: StepIn) -> StepOut:
+async def add_step(session: UnitDep, _: IvrKey, call_id: CallId, body: StepIn) -> StepOut:
     call = await service.get_locked(session, call_id)
     return await service.add_step(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/handoff", response_model=QueuedOut)
-async def handoff(session: SessionDep, _: IvrKey, call_id: CallId, body: HandoffIn) -> QueuedOut:
+async def handoff(session: UnitDep, _: IvrKey, call_id: CallId, body: HandoffIn) -> QueuedOut:
     call = await service.get_locked(session, call_id)
     return await service.handoff(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/hangup", response_model=CallContext)
-async def hangup(session: SessionDep, _: IvrKey, call_id: CallId) -> CallContext:
+async def hangup(session: UnitDep, _: IvrKey, call_id: CallId) -> CallContext:
     call = await service.get_locked(session, call_id)
     return await service.hangup(session, call=call)
 
 
 @router.post("/calls/{call_id}/survey", response_model=CallContext)
-async def survey(session: SessionDep, _: IvrKey, call_id: CallId, body: SurveyIn) -> CallContext:
+async def survey(session: UnitDep, _: IvrKey, call_id: CallId, body: SurveyIn) -> CallContext:
     call = await service.get_locked(session, call_id)
     return await service.survey(session, call=call, data=body)
 
 
 @router.get("/calls/{call_id}/position", response_model=PositionOut)
-async def position(session: SessionDep, _: IvrKey, call_id: CallId) -> PositionOut:
+async def position(session: UnitDep, _: IvrKey, call_id: CallId) -> PositionOut:
     call = await service.get_locked(session, call_id)
     return await service.position(session, call=call)
 
@@ -92,7 +92,7 @@ async def position(session: SessionDep, _: IvrKey, call_id: CallId) -> PositionO
 
 @router.get("/calls", response_model=list[CallContext])
 async def list_calls(
-    session: SessionDep,
+    session: UnitDep,
     user: CurrentUser,
     state: Annotated[CallState | None, Query()] = None,
     queue: Annotated[str | None, Query(max_length=64)] = None,
@@ -103,34 +103,32 @@ async def list_calls(
 
 
 @router.get("/calls/{call_id}", response_model=CallContext)
-async def get_call(session: SessionDep, user: CurrentUser, call_id: CallId) -> CallContext:
+async def get_call(session: UnitDep, user: CurrentUser, call_id: CallId) -> CallContext:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.context.one(session, call)
 
 
 @router.post("/calls/{call_id}/accept", response_model=CallContext)
-async def accept(session: SessionDep, user: CurrentUser, call_id: CallId) -> CallContext:
+async def accept(session: UnitDep, user: CurrentUser, call_id: CallId) -> CallContext:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.accept(session, call=call, user=user)
 
 
 @router.post("/calls/{call_id}/reject", response_model=CallContext)
-async def reject(session: SessionDep, user: CurrentUser, call_id: CallId) -> CallContext:
+async def reject(session: UnitDep, user: CurrentUser, call_id: CallId) -> CallContext:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.reject(session, call=call, user=user)
 
 
 @router.post("/calls/{call_id}/notes", response_model=NoteOut, status_code=status.HTTP_201_CREATED)
-async def add_note(
-    session: SessionDep, user: CurrentUser, call_id: CallId, body: NoteIn
-) -> NoteOut:
+async def add_note(session: UnitDep, user: CurrentUser, call_id: CallId, body: NoteIn) -> NoteOut:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.add_note(session, call=call, user=user, data=body)
 
 
 @router.post("/calls/{call_id}/transfer", response_model=CallContext)
 async def transfer(
-    session: SessionDep, user: CurrentUser, call_id: CallId, body: TransferIn
+    session: UnitDep, user: CurrentUser, call_id: CallId, body: TransferIn
 ) -> CallContext:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.transfer(session, call=call, user=user, data=body)
@@ -138,16 +136,14 @@ async def transfer(
 
 @router.post("/calls/{call_id}/escalate", response_model=CallContext)
 async def escalate(
-    session: SessionDep, user: CurrentUser, call_id: CallId, body: EscalateIn
+    session: UnitDep, user: CurrentUser, call_id: CallId, body: EscalateIn
 ) -> CallContext:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.escalate(session, call=call, user=user, reason=body.reason)
 
 
 @router.post("/calls/{call_id}/wrap", response_model=CallContext)
-async def wrap(
-    session: SessionDep, user: CurrentUser, call_id: CallId, body: WrapIn
-) -> CallContext:
+async def wrap(session: UnitDep, user: CurrentUser, call_id: CallId, body: WrapIn) -> CallContext:
     call = await service.visible(session, call_id=call_id, user=user)
     return await service.wrap(session, call=call, user=user, data=body)
 
@@ -156,18 +152,16 @@ async def wrap(
 
 
 @router.post("/calls/{call_id}/assign", response_model=CallContext)
-async def assign(
-    session: SessionDep, _: Supervisor, call_id: CallId, body: AssignIn
-) -> CallContext:
+async def assign(session: UnitDep, _: Supervisor, call_id: CallId, body: AssignIn) -> CallContext:
     call = await service.get_locked(session, call_id)
     return await service.assign(session, call=call, agent_id=body.agent_id)
 
 
 @router.get("/escalations", response_model=list[EscalationOut])
-async def escalations(session: SessionDep, _: Supervisor) -> list[EscalationOut]:
+async def escalations(session: UnitDep, _: Supervisor) -> list[EscalationOut]:
     return await service.escalations(session)
 
 
 @router.get("/queues", response_model=list[QueueStats])
-async def queues(ctx: CtxDep, session: SessionDep, _: CurrentUser) -> list[QueueStats]:
+async def queues(ctx: CtxDep, session: UnitDep, _: CurrentUser) -> list[QueueStats]:
     return await routing.queue_stats(session, queues=sorted(ctx.flow.queues), now=utcnow())

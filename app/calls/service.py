@@ -8,9 +8,6 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from sqlalchemy import func, select
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.auth.service import verify_secret_async
 from app.calls import context
 from app.calls import repository as calls
@@ -35,9 +32,7 @@ from app.calls.schemas import (
     WrapIn,
 )
 from app.context import AppContext
-from app.customers import service as customers
-from app.customers.models import Customer, VerificationFailure
-from app.db import utcnow
+from app.db import Unit, utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.realtime.outbox import RawJson, emit
 from app.routing import service as routing
@@ -52,13 +47,13 @@ LOCK_FOR = timedelta(minutes=15)
 LIST_LIMIT = 500
 
 
-def _ctx(session: AsyncSession) -> AppContext:
+def _ctx(session: Unit) -> AppContext:
     ctx: AppContext = session.info["ctx"]
     return ctx
 
 
 async def _publish(
-    session: AsyncSession, type_: str, call: CallRow, *, agent: bool = True, to: int | None = None
+    session: Unit, type_: str, call: CallRow, *, agent: bool = True, to: int | None = None
 ) -> None:
     """An event carrying the call context, to the supervisors and to its agent (or to `to`)."""
     data = RawJson((await context.one(session, call)).model_dump_json())
@@ -68,14 +63,14 @@ async def _publish(
 # --- lookups and rights ---------------------------------------------------------------------
 
 
-async def get_locked(session: AsyncSession, call_id: int) -> CallRow:
+async def get_locked(session: Unit, call_id: int) -> CallRow:
     call = await routing.lock_call(session, call_id)
     if call is None:
         raise NotFound("call not found")
     return call
 
 
-async def visible(session: AsyncSession, *, call_id: int, user: UserRow) -> CallRow:
+async def visible(session: Unit, *, call_id: int, user: UserRow) -> CallRow:
     """The call, locked, if the user may see it: supervisors all, agents those ever theirs."""
     call = await routing.lock_call(session, call_id)
     if call is None:
@@ -108,7 +103,7 @@ _MATCH_PHONE = Sql(
 )
 
 
-async def create(session: AsyncSession, *, data: CallCreate) -> CallRow:
+async def create(session: Unit, *, data: CallCreate) -> CallRow:
     languages = _ctx(session).flow.languages
     if data.language is not None and data.language not in languages:
         raise Invalid(f"language must be one of {', '.join(languages)}")
@@ -127,52 +122,59 @@ async def create(session: AsyncSession, *, data: CallCreate) -> CallRow:
     return call
 
 
-async def verify(session: AsyncSession, *, call: CallRow, data: VerifyIn) -> VerifyOut:
+_ACCOUNT = Sql(
+    """
+    SELECT id, account_number, pin_hash, segment, language, locked_until FROM customers
+    WHERE account_number = :account {for_update}
+    """
+)
+_FAILURES = Sql(
+    "SELECT count(*) FROM verification_failures WHERE account_number = :account AND at > :since"
+)
+_ADD_FAILURE = Sql(
+    "INSERT INTO verification_failures (account_number, call_id, at) "
+    "VALUES (:account, :call_id, :at)"
+)
+_LOCK_ACCOUNT = Sql("UPDATE customers SET locked_until = :until WHERE id = :id")
+
+
+async def verify(session: Unit, *, call: CallRow, data: VerifyIn) -> VerifyOut:
     if call.state != CallState.ivr.value:
         raise Conflict(f"the call is {call.state}: verification happens in the phone tree")
     now = utcnow()
-    customer = await customers.get_by_account(session, account_number=data.account_number)
-    if customer is not None:
-        customer = (
-            await session.execute(
-                select(Customer).where(Customer.id == customer.id).with_for_update()
-            )
-        ).scalar_one()
-    locked = bool(customer and customer.locked_until and customer.locked_until > now)
+    db = await Db.of(session)
+    # The account's row is locked: two calls trying one account count their failures in turn.
+    customer = await db.row(_ACCOUNT, {"account": data.account_number})
+    locked_until = db.dt(customer[5]) if customer else None
+    locked = bool(locked_until and locked_until > now)
     call_left = MAX_TRIES - call.verify_failures
     if call_left <= 0:
         return VerifyOut(verified=False, attempts_left=0, locked=locked)
     # Always pay for one hash check, so that timing does not tell known accounts from unknown.
-    pin_ok = await verify_secret_async(customer.pin_hash if customer else None, data.pin)
+    pin_ok = await verify_secret_async(customer[2] if customer else None, data.pin)
     account_failures = 0
     if customer is not None:
-        account_failures = (
-            await session.execute(
-                select(func.count(VerificationFailure.id)).where(
-                    VerificationFailure.account_number == customer.account_number,
-                    VerificationFailure.at > now - LOCK_WINDOW,
-                )
-            )
-        ).scalar_one()
+        account_failures = int(
+            await db.value(_FAILURES, {"account": customer[1], "since": db.ts(now - LOCK_WINDOW)})
+        )
     if pin_ok and not locked and customer is not None:
-        call.customer_id = customer.id
+        customer_id, _, _, segment, language, _ = customer
+        call.customer_id = customer_id
         call.verified = True
         call.verify_method = "account_pin"
         call.verified_at = now
-        call.vip = customer.segment == "vip"
-        call.language = call.language or customer.language
+        call.vip = segment == "vip"
+        call.language = call.language or language
         left = min(call_left, MAX_TRIES - account_failures)
         await _publish(session, "call.updated", call, agent=False)
         return VerifyOut(verified=True, attempts_left=max(0, left), locked=False)
     call.verify_failures += 1
     call_left -= 1
     if customer is not None and not locked:
-        session.add(
-            VerificationFailure(account_number=customer.account_number, call_id=call.id, at=now)
-        )
+        await db.run(_ADD_FAILURE, {"account": customer[1], "call_id": call.id, "at": db.ts(now)})
         account_failures += 1
         if account_failures >= MAX_TRIES:
-            customer.locked_until = now + LOCK_FOR
+            await db.run(_LOCK_ACCOUNT, {"until": db.ts(now + LOCK_FOR), "id": customer[0]})
             locked = True
     account_left = 0 if locked else MAX_TRIES - account_failures
     return VerifyOut(
@@ -180,7 +182,7 @@ async def verify(session: AsyncSession, *, call: CallRow, data: VerifyIn) -> Ver
     )
 
 
-async def add_step(session: AsyncSession, *, call: CallRow, data: StepIn) -> StepOut:
+async def add_step(session: Unit, *, call: CallRow, data: StepIn) -> StepOut:
     if call.state in FINAL_STATES:
         raise Conflict(f"the call is {call.state}")
     db = await Db.of(session)
@@ -195,7 +197,7 @@ async def add_step(session: AsyncSession, *, call: CallRow, data: StepIn) -> Ste
     return step
 
 
-async def handoff(session: AsyncSession, *, call: CallRow, data: HandoffIn) -> QueuedOut:
+async def handoff(session: Unit, *, call: CallRow, data: HandoffIn) -> QueuedOut:
     if call.state != CallState.ivr.value:
         raise Conflict(f"the call is {call.state}: it was handed off already")
     queue = _ctx(session).flow.queue_for(data.intent) if data.intent else None
@@ -222,7 +224,7 @@ async def handoff(session: AsyncSession, *, call: CallRow, data: HandoffIn) -> Q
     return QueuedOut(id=call.id, state=CallState.queued.value, queue=queue, position=position or 1)
 
 
-async def hangup(session: AsyncSession, *, call: CallRow) -> CallContext:
+async def hangup(session: Unit, *, call: CallRow) -> CallContext:
     now = utcnow()
     if call.state in (CallState.ivr.value, CallState.queued.value, CallState.offered.value):
         if call.state == CallState.offered.value:
@@ -245,7 +247,7 @@ async def hangup(session: AsyncSession, *, call: CallRow) -> CallContext:
     return await context.one(session, call)
 
 
-async def survey(session: AsyncSession, *, call: CallRow, data: SurveyIn) -> CallContext:
+async def survey(session: Unit, *, call: CallRow, data: SurveyIn) -> CallContext:
     if call.state not in (CallState.wrapup.value, CallState.ended.value):
         raise Conflict(f"the call is {call.state}: the survey follows a call with an agent")
     if call.csat is not None:
@@ -256,7 +258,7 @@ async def survey(session: AsyncSession, *, call: CallRow, data: SurveyIn) -> Cal
     return await context.one(session, call)
 
 
-async def position(session: AsyncSession, *, call: CallRow) -> PositionOut:
+async def position(session: Unit, *, call: CallRow) -> PositionOut:
     pos = await routing.position(session, call)
     return PositionOut(
         state=call.state, queue=call.queue, position=pos, wait_s=context.wait_s(call, utcnow())
@@ -266,7 +268,7 @@ async def position(session: AsyncSession, *, call: CallRow) -> PositionOut:
 # --- the agents' routes -----------------------------------------------------------------------
 
 
-async def accept(session: AsyncSession, *, call: CallRow, user: UserRow) -> CallContext:
+async def accept(session: Unit, *, call: CallRow, user: UserRow) -> CallContext:
     _require_mine(call, user, CallState.offered.value)
     now = utcnow()
     agent = await routing.lock_user(session, user.id)
@@ -280,7 +282,7 @@ async def accept(session: AsyncSession, *, call: CallRow, user: UserRow) -> Call
     return await context.one(session, call)
 
 
-async def reject(session: AsyncSession, *, call: CallRow, user: UserRow) -> CallContext:
+async def reject(session: Unit, *, call: CallRow, user: UserRow) -> CallContext:
     _require_mine(call, user, CallState.offered.value)
     now = utcnow()
     call.rejected_by = sorted({*(call.rejected_by or []), user.id})
@@ -292,7 +294,7 @@ async def reject(session: AsyncSession, *, call: CallRow, user: UserRow) -> Call
     return await context.one(session, call)
 
 
-async def add_note(session: AsyncSession, *, call: CallRow, user: UserRow, data: NoteIn) -> NoteOut:
+async def add_note(session: Unit, *, call: CallRow, user: UserRow, data: NoteIn) -> NoteOut:
     if user.role != Role.supervisor:
         _require_mine(
             call, user, CallState.offered.value, CallState.connected.value, CallState.wrapup.value
@@ -305,21 +307,19 @@ async def add_note(session: AsyncSession, *, call: CallRow, user: UserRow, data:
     return note
 
 
-async def _add_note(
-    session: AsyncSession, call: CallRow, user: UserRow, text: str, at: datetime
-) -> None:
+async def _add_note(session: Unit, call: CallRow, user: UserRow, text: str, at: datetime) -> None:
     db = await Db.of(session)
     await calls.add_note(db, call_id=call.id, author_id=user.id, text=text, at=at)
     context.forget(db, call.id)
 
 
-async def _free_agent_after(session: AsyncSession, call: CallRow, user: UserRow) -> None:
+async def _free_agent_after(session: Unit, call: CallRow, user: UserRow) -> None:
     agent = await routing.lock_user(session, user.id)
     assert agent is not None
     routing.release(session, agent, reason="wrap", now=utcnow())
 
 
-async def _target_agent(session: AsyncSession, agent_id: int) -> UserRow:
+async def _target_agent(session: Unit, agent_id: int) -> UserRow:
     agent = await routing.lock_user(session, agent_id)
     if agent is None or agent.role != Role.agent.value:
         raise NotFound("agent not found")
@@ -331,7 +331,7 @@ async def _target_agent(session: AsyncSession, agent_id: int) -> UserRow:
 
 
 async def _add_transfer(
-    session: AsyncSession,
+    session: Unit,
     call: CallRow,
     user: UserRow,
     *,
@@ -353,9 +353,7 @@ async def _add_transfer(
     context.forget(db, call.id)
 
 
-async def transfer(
-    session: AsyncSession, *, call: CallRow, user: UserRow, data: TransferIn
-) -> CallContext:
+async def transfer(session: Unit, *, call: CallRow, user: UserRow, data: TransferIn) -> CallContext:
     _require_mine(call, user, CallState.connected.value)
     if data.queue is not None and data.queue not in _ctx(session).flow.queues:
         raise Invalid(f"unknown queue {data.queue!r}")
@@ -388,9 +386,7 @@ async def transfer(
     return await context.one(session, call)
 
 
-async def escalate(
-    session: AsyncSession, *, call: CallRow, user: UserRow, reason: str
-) -> CallContext:
+async def escalate(session: Unit, *, call: CallRow, user: UserRow, reason: str) -> CallContext:
     _require_mine(call, user, CallState.connected.value)
     now = utcnow()
     await _add_transfer(
@@ -410,7 +406,7 @@ async def escalate(
     return await context.one(session, call)
 
 
-async def wrap(session: AsyncSession, *, call: CallRow, user: UserRow, data: WrapIn) -> CallContext:
+async def wrap(session: Unit, *, call: CallRow, user: UserRow, data: WrapIn) -> CallContext:
     _require_mine(call, user, CallState.connected.value, CallState.wrapup.value)
     now = utcnow()
     if data.notes:
@@ -428,7 +424,7 @@ async def wrap(session: AsyncSession, *, call: CallRow, user: UserRow, data: Wra
 # --- the supervisors' routes ------------------------------------------------------------------
 
 
-async def assign(session: AsyncSession, *, call: CallRow, agent_id: int) -> CallContext:
+async def assign(session: Unit, *, call: CallRow, agent_id: int) -> CallContext:
     if call.state not in (CallState.queued.value, CallState.offered.value):
         raise Conflict(f"the call is {call.state}: only a queued or offered call can be assigned")
     if call.agent_id == agent_id:
@@ -463,7 +459,7 @@ def _list_sql(filters: tuple[str, ...]) -> Sql:
 
 
 async def list_calls(
-    session: AsyncSession, *, user: UserRow, state: str | None, queue: str | None
+    session: Unit, *, user: UserRow, state: str | None, queue: str | None
 ) -> list[CallContext]:
     params: dict[str, object] = {}
     if user.role != Role.supervisor:
@@ -486,7 +482,7 @@ _ESCALATIONS = Sql(
 )
 
 
-async def escalations(session: AsyncSession) -> list[EscalationOut]:
+async def escalations(session: Unit) -> list[EscalationOut]:
     db = await Db.of(session)
     found = [CallRow.load(db, r) for r in await db.rows(_ESCALATIONS)]
     names = await users.names(db, {c.agent_id for c in found if c.agent_id is not None})

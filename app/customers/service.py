@@ -1,4 +1,4 @@
-"""Data access for customers: create, get, match a caller number, recent calls."""
+"""Data access for customers: create, get, recent calls."""
 
 from __future__ import annotations
 
@@ -24,17 +24,6 @@ async def get(session: AsyncSession, *, customer_id: int) -> Customer | None:
 
 async def get_by_account(session: AsyncSession, *, account_number: str) -> Customer | None:
     query = select(Customer).where(Customer.account_number == account_number)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def match_phone(session: AsyncSession, *, number: str) -> Customer | None:
-    query = (
-        select(Customer)
-        .join(CustomerPhone, CustomerPhone.customer_id == Customer.id)
-        .where(CustomerPhone.number == number)
-        .order_by(Customer.id)
-        .limit(1)
-    )
     return (await session.execute(query)).scalar_one_or_none()
 
 

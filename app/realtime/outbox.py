@@ -6,9 +6,7 @@ import json
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
-from app.db import after_commit, before_commit, utcnow
+from app.db import Unit, after_commit, before_commit, utcnow
 from app.sql import Db, Sql
 
 CHANNEL = "tellonce.events"
@@ -27,7 +25,7 @@ EventData = dict[str, Any] | list[Any] | RawJson
 
 
 def emit(
-    session: AsyncSession,
+    session: Unit,
     type: str,
     data: EventData,
     *,
@@ -79,7 +77,7 @@ _INSERT_NUMBERED = Sql(
 Committed = tuple[int, str, int | None, bool]
 
 
-async def flush_outbox(session: AsyncSession) -> None:
+async def flush_outbox(session: Unit) -> None:
     pending: list[tuple[str, EventData, int | None, bool, datetime]] = session.info.pop(
         "outbox", []
     )
@@ -150,7 +148,7 @@ async def flush_outbox(session: AsyncSession) -> None:
     after_commit(session, "events", lambda: _announce(session))
 
 
-async def _announce(session: AsyncSession) -> None:
+async def _announce(session: Unit) -> None:
     committed: list[Committed] = session.info.pop("committed_events", [])
     if not committed:
         return

@@ -70,7 +70,7 @@ class Dispatcher:
 
     async def run_once(self) -> tuple[bool, datetime | None]:
         """One pass in one transaction; returns (more to do at once, next deadline)."""
-        async with self.ctx.transaction() as session:
+        async with self.ctx.tx() as session:
             now = utcnow()
             # Every pass reads the next deadline, so nothing is due before the one it read.
             if self._due is not None and self._due <= now:

@@ -10,15 +10,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
-from sqlalchemy.ext.asyncio import AsyncSession
-
 from app.calls import context
 from app.calls import repository as calls
 from app.calls.models import CallState
 from app.calls.repository import CallRow
 from app.calls.schemas import QueueStats
 from app.context import AppContext
-from app.db import after_commit, before_commit, utcnow
+from app.db import Unit, after_commit, before_commit, utcnow
 from app.realtime.outbox import RawJson, emit
 from app.sql import Db, Sql
 from app.users import repository as users
@@ -36,12 +34,12 @@ _QUEUED = CallState.queued.value
 _OFFERED = CallState.offered.value
 
 
-def _ctx(session: AsyncSession) -> AppContext:
+def _ctx(session: Unit) -> AppContext:
     ctx: AppContext = session.info["ctx"]
     return ctx
 
 
-def wake_router(session: AsyncSession) -> None:
+def wake_router(session: Unit) -> None:
     """A call was queued or an agent freed: offer what can be offered before this commit.
 
     Matching in the same transaction puts the offer in the same commit as the change that made
@@ -58,11 +56,11 @@ def wake_router(session: AsyncSession) -> None:
         after_commit(session, "wake_router", wake)
 
 
-async def _match_now(session: AsyncSession) -> None:
+async def _match_now(session: Unit) -> None:
     await match(session, now=utcnow())
 
 
-async def match_pending(session: AsyncSession) -> None:
+async def match_pending(session: Unit) -> None:
     """Make the offers that wake_router left for the commit now (the handoff tells the caller
     where they stand, and a call on offer is first with no count to make)."""
     hooks: dict[str, object] = session.info.get("before_commit", {})
@@ -70,17 +68,15 @@ async def match_pending(session: AsyncSession) -> None:
         await _match_now(session)
 
 
-async def lock_user(session: AsyncSession, user_id: int) -> UserRow | None:
+async def lock_user(session: Unit, user_id: int) -> UserRow | None:
     return await users.get(await Db.of(session), user_id, lock=True)
 
 
-async def lock_call(session: AsyncSession, call_id: int) -> CallRow | None:
+async def lock_call(session: Unit, call_id: int) -> CallRow | None:
     return await calls.get(await Db.of(session), call_id, lock=True)
 
 
-def set_status(
-    session: AsyncSession, user: UserRow, status: str, now: datetime | None = None
-) -> None:
+def set_status(session: Unit, user: UserRow, status: str, now: datetime | None = None) -> None:
     if user.status == status:
         return
     user.status = status
@@ -92,7 +88,7 @@ def set_status(
         wake_router(session)
 
 
-async def request_status(session: AsyncSession, *, user: UserRow, status: str) -> UserRow:
+async def request_status(session: Unit, *, user: UserRow, status: str) -> UserRow:
     """The agent's own status switch; deferred while an offer or a call is theirs."""
     locked = await lock_user(session, user.id)
     assert locked is not None
@@ -105,7 +101,7 @@ async def request_status(session: AsyncSession, *, user: UserRow, status: str) -
     return locked
 
 
-def release(session: AsyncSession, agent: UserRow, *, reason: str, now: datetime) -> None:
+def release(session: Unit, agent: UserRow, *, reason: str, now: datetime) -> None:
     """The agent's offer or call ended. reason: timeout, wrap, reject, revoked."""
     requested = agent.requested_status
     if reason == "timeout":
@@ -122,7 +118,7 @@ def release(session: AsyncSession, agent: UserRow, *, reason: str, now: datetime
     set_status(session, agent, status, now)
 
 
-async def offer(session: AsyncSession, call: CallRow, agent: UserRow, now: datetime) -> None:
+async def offer(session: Unit, call: CallRow, agent: UserRow, now: datetime) -> None:
     """Both rows are locked and checked by the caller: call queued or offered, agent free."""
     timeout = _ctx(session).settings.offer_timeout_s
     call.state = _OFFERED
@@ -135,7 +131,7 @@ async def offer(session: AsyncSession, call: CallRow, agent: UserRow, now: datet
     emit(session, "call.offered", data, user_id=agent.id)
 
 
-def requeue(session: AsyncSession, call: CallRow, *, queue: str | None = None) -> None:
+def requeue(session: Unit, call: CallRow, *, queue: str | None = None) -> None:
     """Back to a queue: its head when queue is None (queued_at kept), else the new queue's tail."""
     if queue is not None:
         call.queue = queue
@@ -152,7 +148,7 @@ def requeue(session: AsyncSession, call: CallRow, *, queue: str | None = None) -
     wake_router(session)
 
 
-async def revoke_offer(session: AsyncSession, call: CallRow, *, reason: str, now: datetime) -> None:
+async def revoke_offer(session: Unit, call: CallRow, *, reason: str, now: datetime) -> None:
     """End the offer the call holds; the agent is released as the reason says."""
     agent_id = call.agent_id
     call.offer_expires_at = None
@@ -164,7 +160,7 @@ async def revoke_offer(session: AsyncSession, call: CallRow, *, reason: str, now
         release(session, agent, reason=reason, now=now)
 
 
-async def match(session: AsyncSession, *, now: datetime) -> int:
+async def match(session: Unit, *, now: datetime) -> int:
     """Offer queued calls to free agents: vip first then longest waiting; skilled, longest idle.
 
     Rows another transaction holds are skipped (SKIP LOCKED), never waited on. Each call's
@@ -254,7 +250,7 @@ _NEXT_WRAPUP = Sql(
 )
 
 
-async def expire_offers(session: AsyncSession, *, now: datetime) -> int:
+async def expire_offers(session: Unit, *, now: datetime) -> int:
     """Revoke offers past their deadline: exactly once, whichever instance gets there first."""
     db = await Db.of(session)
     due = [CallRow.load(db, r) for r in await db.rows(_DUE_OFFERS, {"now": db.ts(now)})]
@@ -264,7 +260,7 @@ async def expire_offers(session: AsyncSession, *, now: datetime) -> int:
     return len(due)
 
 
-async def end_wrapups(session: AsyncSession, *, now: datetime) -> int:
+async def end_wrapups(session: Unit, *, now: datetime) -> int:
     db = await Db.of(session)
     due = [UserRow.load(db, r) for r in await db.rows(_DUE_WRAPUPS, {"now": db.ts(now)})]
     for agent in due:
@@ -275,7 +271,7 @@ async def end_wrapups(session: AsyncSession, *, now: datetime) -> int:
     return len(due)
 
 
-async def next_deadline(session: AsyncSession) -> datetime | None:
+async def next_deadline(session: Unit) -> datetime | None:
     db = await Db.of(session)
     found = [db.dt(await db.value(_NEXT_OFFER)), db.dt(await db.value(_NEXT_WRAPUP))]
     deadlines = [d for d in found if d is not None]
@@ -297,9 +293,7 @@ _PER_SKILL = Sql(
 )
 
 
-async def queue_stats(
-    session: AsyncSession, *, queues: Sequence[str], now: datetime
-) -> list[QueueStats]:
+async def queue_stats(session: Unit, *, queues: Sequence[str], now: datetime) -> list[QueueStats]:
     db = await Db.of(session)
     waiting: dict[str | None, tuple[int, datetime | None]] = {
         name: (int(count), db.dt(oldest)) for name, count, oldest in await db.rows(_WAITING)
@@ -337,7 +331,7 @@ _AHEAD_OF_VIP = Sql(_AHEAD.replace("{before}", f"vip = TRUE AND {_EARLIER}"))
 _AHEAD_OF_OTHER = Sql(_AHEAD.replace("{before}", f"(vip = TRUE OR {_EARLIER})"))
 
 
-async def position(session: AsyncSession, call: CallRow) -> int | None:
+async def position(session: Unit, call: CallRow) -> int | None:
     """1 + the calls of the same queue that will be offered before this one."""
     if call.state == _OFFERED:
         # Announced, so that a caller whose offer ends is never told a larger number after.
