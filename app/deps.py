@@ -50,12 +50,13 @@ class TransactionRoute(APIRoute):
             unit = await self.begin(request.app.state.ctx)
             request.scope[_UNIT] = unit
             try:
-                try:
-                    response = await handle(request)
-                except BaseException:
-                    await unit.rollback()
-                    raise
+                response = await handle(request)
                 await commit(unit)
+            except BaseException:
+                # Also when a hook before the commit fails: a Tx holds its pooled connection
+                # until it ends, and on SQLite that is the one connection.
+                await unit.rollback()
+                raise
             finally:
                 if isinstance(unit, AsyncSession):
                     await unit.close()

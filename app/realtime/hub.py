@@ -207,7 +207,8 @@ class Hub:
         while True:
             # The timeout is the safety poll: a lost bus message only delays by this much.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self._catch_up()

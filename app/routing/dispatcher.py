@@ -63,8 +63,11 @@ class Dispatcher:
             timeout = poll
             if deadline is not None:
                 timeout = min(poll, max(0.0, (deadline - utcnow()).total_seconds()) + 0.005)
+            # asyncio.timeout, not wait_for: on Python 3.11, wait_for swallows a cancellation
+            # that meets a wake-up, and the loop then never stops (seen at shutdown).
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._kicked.wait(), timeout)
+                async with asyncio.timeout(timeout):
+                    await self._kicked.wait()
             if self._kicked.is_set():
                 await asyncio.sleep(COALESCE_S)
 
