@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from datetime import datetime
 from typing import Any
@@ -156,6 +157,9 @@ async def _announce(session: Unit) -> None:
     deliver = getattr(ctx, "deliver_local", None)
     if deliver is not None:
         deliver(committed)
+        # Let the sockets' senders write before this request writes its response: the agent's
+        # screen pop then waits for no HTTP response.
+        await asyncio.sleep(0)
     bus = getattr(ctx, "bus", None)
     if bus is not None:
         await bus.publish(CHANNEL, str(committed[-1][0]))
