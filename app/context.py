@@ -10,8 +10,8 @@ from typing import TYPE_CHECKING
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from app.config import Settings
-from app.db import commit, create_engine, create_sessionmaker
-from app.sql import Tx
+from app.db import commit, create_engine, create_sessionmaker, create_tx_engine
+from app.sql import Db, Tx
 
 if TYPE_CHECKING:
     from app.realtime.bus import Bus
@@ -22,6 +22,8 @@ if TYPE_CHECKING:
 class AppContext:
     settings: Settings
     engine: AsyncEngine
+    # The pool of Tx (the engine itself on SQLite; see app.db.create_tx_engine).
+    tx_engine: AsyncEngine
     sessionmaker: async_sessionmaker[AsyncSession]
     flow: Flow
     bus: Bus | None = None
@@ -34,7 +36,11 @@ class AppContext:
     def build(cls, settings: Settings, flow: Flow) -> AppContext:
         engine = create_engine(settings.database_url)
         return cls(
-            settings=settings, engine=engine, sessionmaker=create_sessionmaker(engine), flow=flow
+            settings=settings,
+            engine=engine,
+            tx_engine=create_tx_engine(settings.database_url, engine),
+            sessionmaker=create_sessionmaker(engine),
+            flow=flow,
         )
 
     def new_session(self) -> AsyncSession:
@@ -44,7 +50,7 @@ class AppContext:
 
     async def begin(self) -> Tx:
         """A transaction for code that uses Db alone (app/sql.py), without an ORM session."""
-        return await Tx.begin(self.engine, {"ctx": self})
+        return await Tx.begin(self.tx_engine, {"ctx": self})
 
     @asynccontextmanager
     async def tx(self) -> AsyncIterator[Tx]:
@@ -56,6 +62,17 @@ class AppContext:
         except BaseException:
             await tx.rollback()
             raise
+
+    @asynccontextmanager
+    async def reader(self) -> AsyncIterator[Db]:
+        """One or a few reads, each seeing what is committed, in no transaction of its own."""
+        async with Tx.reading(self.tx_engine) as db:
+            yield db
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
+        if self.tx_engine is not self.engine:
+            await self.tx_engine.dispose()
 
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[AsyncSession]:

@@ -71,6 +71,19 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
     return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
 
 
+def create_tx_engine(url: str, engine: AsyncEngine, *, pool_size: int = 10) -> AsyncEngine:
+    """The engine whose pool Tx checks connections out of (app/sql.py).
+
+    On SQLite, the engine itself: its one connection serialises every transaction. On
+    PostgreSQL, a pool of its own without pre-ping: SQLAlchemy's ping is three round trips
+    (BEGIN, a statement, ROLLBACK) per checkout, and a Tx finds a dead connection by its BEGIN
+    instead, which it needs anyway.
+    """
+    if url.startswith("sqlite"):
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=20)
+
+
 def _configure_sqlite(engine: AsyncEngine) -> None:
     # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE. Connections
     # are opened in autocommit mode (sqlite_loop) and every transaction begins here, IMMEDIATE:

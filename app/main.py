@@ -54,7 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             await dispatcher.stop()
             await hub.stop()
             await ctx.bus.disconnect()
-            await ctx.engine.dispose()
+            await ctx.dispose()
 
     app = FastAPI(
         title="Tellonce",

@@ -14,7 +14,8 @@ from __future__ import annotations
 import json
 import re
 import sqlite3
-from collections.abc import Iterable, Sequence
+from collections.abc import AsyncIterator, Iterable, Sequence
+from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -212,6 +213,16 @@ class Db:
             raise
 
 
+def _is_disconnect(error: BaseException) -> bool:
+    """The connection is gone (the database restarted, or closed it), not the statement wrong."""
+    if isinstance(error, OSError | ConnectionError):
+        return True
+    names = {cls.__name__ for cls in type(error).__mro__}
+    return bool(
+        names & {"PostgresConnectionError", "InterfaceError", "ConnectionDoesNotExistError"}
+    )
+
+
 def _refused(error: Exception) -> None:
     """SQLSTATE class 22, a value the database refuses (U+0000 in text on PostgreSQL): 422."""
     sqlstate = getattr(error, "sqlstate", None)
@@ -243,20 +254,47 @@ class Tx:
 
     @classmethod
     async def begin(cls, engine: AsyncEngine, info: dict[Any, Any]) -> Tx:
-        fairy: Any = await engine.raw_connection()
         dialect = engine.dialect.name
+        for attempt in range(2):
+            fairy: Any = await engine.raw_connection()
+            try:
+                if dialect == "sqlite":
+                    await fairy.driver_connection.begin_immediate()
+                    driver = fairy.driver_connection.sqlite3_connection
+                else:
+                    driver = fairy.driver_connection
+                    await driver.execute("BEGIN")
+            except BaseException as error:
+                if attempt == 0 and _is_disconnect(error):
+                    # Closed while it sat in the pool (a database restart): drop it, take
+                    # another. This is the pre-ping, paid only when it finds something.
+                    await greenlet_spawn(fairy.invalidate)
+                    continue
+                await greenlet_spawn(fairy.close)
+                raise
+            info["db"] = Db(dialect, driver)
+            return cls(fairy, info)
+        raise AssertionError("unreachable")
+
+    @classmethod
+    @asynccontextmanager
+    async def reading(cls, engine: AsyncEngine) -> AsyncIterator[Db]:
+        """A pooled connection for reads in autocommit: no BEGIN, no COMMIT, one round trip a
+        read on PostgreSQL."""
+        fairy: Any = await engine.raw_connection()
         try:
-            if dialect == "sqlite":
-                await fairy.driver_connection.begin_immediate()
-                driver = fairy.driver_connection.sqlite3_connection
+            if engine.dialect.name == "sqlite":
+                yield Db("sqlite", fairy.driver_connection.sqlite3_connection)
             else:
-                driver = fairy.driver_connection
-                await driver.execute("BEGIN")
-        except BaseException:
-            await greenlet_spawn(fairy.close)
+                yield Db(engine.dialect.name, fairy.driver_connection)
+        except BaseException as error:
+            if _is_disconnect(error):
+                await greenlet_spawn(fairy.invalidate)
+                fairy = None
             raise
-        info["db"] = Db(dialect, driver)
-        return cls(fairy, info)
+        finally:
+            if fairy is not None:
+                await greenlet_spawn(fairy.close)
 
     async def commit(self) -> None:
         fairy, self._fairy = self._fairy, None
@@ -285,8 +323,11 @@ class Tx:
             else:
                 await fairy.driver_connection.rollback()
         finally:
-            # The pool's reset on return rolls back whatever is left, and drops a broken one.
-            await greenlet_spawn(fairy.close)
+            # The pool's reset on return rolls back whatever is left; a dead one is dropped.
+            if self.info["db"].postgres and fairy.driver_connection.is_closed():
+                await greenlet_spawn(fairy.invalidate)
+            else:
+                await greenlet_spawn(fairy.close)
 
 
 class Row:

@@ -10,12 +10,12 @@ from collections.abc import AsyncIterator
 from datetime import timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import ColumnElement, delete, or_, select
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy import delete
 
 from app.db import utcnow
-from app.realtime.models import Counter, Event
+from app.realtime.models import Event
 from app.realtime.outbox import CHANNEL
+from app.sql import Db, Sql
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -90,43 +90,41 @@ class Connection:
             waiter.set_result(None)
 
 
-def visible_to(user_id: int, *, supervisor: bool) -> ColumnElement[bool]:
-    """The events a user receives: their own and, for a supervisor, those meant for supervisors."""
-    if supervisor:
-        return or_(Event.user_id == user_id, Event.to_supervisors.is_(True))
-    return Event.user_id == user_id
+_LATEST = Sql("SELECT value FROM counters WHERE name = 'events'")
+_NEWER = Sql(
+    "SELECT seq, payload, user_id, to_supervisors FROM events WHERE seq > :after "
+    f"ORDER BY seq LIMIT {BATCH}"
+)
+_REPLAY_AGENT = Sql(
+    "SELECT seq, payload FROM events WHERE seq > :after AND seq <= :upto AND user_id = :user "
+    f"ORDER BY seq LIMIT {BATCH}"
+)
+_REPLAY_SUPERVISOR = Sql(
+    "SELECT seq, payload FROM events WHERE seq > :after AND seq <= :upto "
+    f"AND (user_id = :user OR to_supervisors = TRUE) ORDER BY seq LIMIT {BATCH}"
+)
 
 
-async def latest_seq(session: AsyncSession) -> int:
+async def latest_seq(db: Db) -> int:
     """The seq of the newest committed event (the counter survives pruning, max(seq) may not)."""
-    value = await session.scalar(select(Counter.value).where(Counter.name == "events"))
-    return value or 0
+    value = await db.value(_LATEST)
+    return int(value or 0)
 
 
 async def replay(
     ctx: AppContext, *, user_id: int, supervisor: bool, after: int, upto: int
 ) -> AsyncIterator[tuple[int, str]]:
     """(seq, payload) of the user's events with after < seq <= upto, in order, read in batches."""
+    sql = _REPLAY_SUPERVISOR if supervisor else _REPLAY_AGENT
     while after < upto:
-        # A short session per batch: on SQLite every transaction holds the write lock.
-        async with ctx.new_session() as session:
-            rows = (
-                await session.execute(
-                    select(Event.seq, Event.payload)
-                    .where(
-                        Event.seq > after,
-                        Event.seq <= upto,
-                        visible_to(user_id, supervisor=supervisor),
-                    )
-                    .order_by(Event.seq)
-                    .limit(BATCH)
-                )
-            ).all()
+        # A short read per batch: the pooled connection is not held while the client reads.
+        async with ctx.reader() as db:
+            rows = await db.rows(sql, {"after": after, "upto": upto, "user": user_id})
         for seq, payload in rows:
-            yield seq, payload
+            yield int(seq), payload
         if len(rows) < BATCH:
             return
-        after = rows[-1][0]
+        after = int(rows[-1][0])
 
 
 class Hub:
@@ -141,8 +139,8 @@ class Hub:
 
     async def start(self) -> None:
         # Events before now are the replay's business, not the live stream's.
-        async with self._ctx.new_session() as session:
-            self._cursor = await latest_seq(session)
+        async with self._ctx.reader() as db:
+            self._cursor = await latest_seq(db)
         self._tasks = [
             asyncio.create_task(self._read_loop(), name="hub-reader"),
             asyncio.create_task(self._prune_loop(), name="hub-pruner"),
@@ -218,15 +216,8 @@ class Hub:
 
     async def _catch_up(self) -> None:
         while True:
-            async with self._ctx.new_session() as session:
-                rows = (
-                    await session.execute(
-                        select(Event.seq, Event.payload, Event.user_id, Event.to_supervisors)
-                        .where(Event.seq > self._cursor)
-                        .order_by(Event.seq)
-                        .limit(BATCH)
-                    )
-                ).all()
+            async with self._ctx.reader() as db:
+                rows = await db.rows(_NEWER, {"after": self._cursor})
             for seq, payload, user_id, to_supervisors in rows:
                 # Events of this instance may have been delivered while the read was under way.
                 if seq <= self._cursor:

@@ -15,7 +15,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from app.auth.service import decode_token
 from app.context import AppContext
 from app.realtime.hub import Connection, Hub, latest_seq, replay
-from app.users.models import Role, User
+from app.users import repository as users
+from app.users.models import Role
 
 log = logging.getLogger("tellonce.ws")
 
@@ -87,8 +88,8 @@ async def _authenticate(websocket: WebSocket, ctx: AppContext) -> _Identity | No
     user_id = None if secret is None else decode_token(secret.get_secret_value(), auth.token)
     if user_id is None:
         return None
-    async with ctx.new_session() as session:
-        user = await session.get(User, user_id)
+    async with ctx.reader() as db:
+        user = await users.get(db, user_id)
     if user is None:
         return None
     return _Identity(user.id, user.role == Role.supervisor, auth.last_seq)
@@ -150,8 +151,8 @@ async def _sender(
 
 async def _latest(ctx: AppContext) -> int:
     # A function of its own, so that the long-lived sender keeps no session in its frame.
-    async with ctx.new_session() as session:
-        return await latest_seq(session)
+    async with ctx.reader() as db:
+        return await latest_seq(db)
 
 
 async def _close(websocket: WebSocket, code: int) -> None:
