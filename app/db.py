@@ -56,7 +56,7 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
+def create_engine(url: str, *, pool_size: int = 2) -> AsyncEngine:
     if url.startswith("sqlite"):
         # One connection: SQLite runs one write transaction at a time anyway, and every one of
         # ours begins IMMEDIATE. With several connections they collided on most requests, and
@@ -68,10 +68,12 @@ def create_engine(url: str, *, pool_size: int = 10) -> AsyncEngine:
         engine = create_async_engine(url, async_creator=sqlite_loop.creator(path), **pool)
         _configure_sqlite(engine)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20, pool_pre_ping=True)
+    # The ORM's pool: since the call routes and the background loops run in a Tx, only the
+    # user and customer routes, pruning and the CLI draw from it.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=6, pool_pre_ping=True)
 
 
-def create_tx_engine(url: str, engine: AsyncEngine, *, pool_size: int = 10) -> AsyncEngine:
+def create_tx_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
     """The engine whose pool Tx checks connections out of (app/sql.py).
 
     On SQLite, the engine itself: its one connection serialises every transaction. On
@@ -81,7 +83,8 @@ def create_tx_engine(url: str, engine: AsyncEngine, *, pool_size: int = 10) -> A
     """
     if url.startswith("sqlite"):
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=20)
+    # With the ORM's 8, at most 30 connections per instance, as before there were two pools.
+    return create_async_engine(url, pool_size=8, max_overflow=14)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:
