@@ -1,11 +1,12 @@
-"""The hot path's statements, run on the driver connection of the session's own transaction.
+"""The call lifecycle's statements, run at the driver, in the transaction they belong to.
 
 Measured on the embedded default, one statement costs about 5 us in sqlite3 and 185 to 550 us
 through SQLAlchemy's Core, ORM and unit of work, which held half of every request's time. The
-call lifecycle (calls, agents, the call context and the outbox) therefore writes its SQL once,
-with `:name` parameters, and runs it on the connection that SQLAlchemy checked out for the
-session: same transaction, same BEGIN IMMEDIATE on SQLite, same commit and rollback. Schema,
-migrations and the rest of the app stay with SQLAlchemy. Values are stored exactly as
+call lifecycle (calls, agents, the call context, the outbox, the hub's reads) therefore writes
+its SQL once, with `:name` parameters, and runs it on a driver connection from the engine's
+pool: that of a Tx (a transaction with no ORM session, for the call routes and the background
+loops), or that of an ORM session (Db.of), in the session's own transaction. Schema,
+migrations and the user and customer routes stay with SQLAlchemy. Values are stored exactly as
 SQLAlchemy's column types store them, so either side reads what the other wrote.
 """
 
@@ -80,7 +81,7 @@ class Sql:
 
 
 class Db:
-    """The session's transaction, at the driver: one per session, from Db.of(session)."""
+    """A transaction at the driver: a Tx's, or an ORM session's (Db.of); one per transaction."""
 
     __slots__ = ("_lite", "_pg", "dialect", "flushers", "identity", "memo", "postgres")
 
@@ -89,7 +90,7 @@ class Db:
         self.postgres = dialect == "postgresql"
         self._lite: sqlite3.Connection | None = None if self.postgres else driver
         self._pg: Any = driver if self.postgres else None
-        # Rows read in this transaction, one object per row (see app/rows.py).
+        # Rows read in this transaction, one object per row (Row, below).
         self.identity: dict[tuple[str, int], Any] = {}
         # Writes still pending on those rows, run before every read and before commit.
         self.flushers: list[Any] = []
