@@ -65,7 +65,12 @@ def create_engine(url: str, *, pool_size: int = 2) -> AsyncEngine:
         pool: dict[str, Any] = {} if ":memory:" in url else {"pool_size": 1, "max_overflow": 0}
         # Statements run on the event loop, without aiosqlite's thread (see app/sqlite_loop.py).
         path = sqlite_loop.database_path(make_url(url))
-        engine = create_async_engine(url, async_creator=sqlite_loop.creator(path), **pool)
+        # No reset on return: every transaction here ends itself (a Tx commits or rolls back,
+        # an ORM session's connection rolls back on close), and without one a connection goes
+        # back to the pool with no await, hence no greenlet (app/sql.py, Tx).
+        engine = create_async_engine(
+            url, async_creator=sqlite_loop.creator(path), pool_reset_on_return=None, **pool
+        )
         _configure_sqlite(engine)
         return engine
     # The ORM's pool: since the call routes and the background loops run in a Tx, only the
@@ -84,7 +89,7 @@ def create_tx_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
     if url.startswith("sqlite"):
         return engine
     # With the ORM's 8, at most 30 connections per instance, as before there were two pools.
-    return create_async_engine(url, pool_size=8, max_overflow=14)
+    return create_async_engine(url, pool_size=8, max_overflow=14, pool_reset_on_return=None)
 
 
 def _configure_sqlite(engine: AsyncEngine) -> None:

@@ -20,6 +20,7 @@ from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
+from sqlalchemy.exc import MissingGreenlet
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from sqlalchemy.util import greenlet_spawn
 
@@ -238,6 +239,30 @@ async def flush(session: Unit) -> None:
         await db.flush()
 
 
+async def _checkout(engine: AsyncEngine) -> Any:
+    """A pooled connection. One at hand is taken without awaiting anything: SQLAlchemy's async
+    checkout runs in a new greenlet, and each new greenlet maps and unmaps a 16 KiB frame stack
+    (two system calls and its page faults, per transaction). Only opening a connection, or
+    waiting for one, needs the greenlet."""
+    pool: Any = engine.sync_engine.pool
+    if pool.checkedin() > 0:
+        try:
+            return engine.sync_engine.raw_connection()
+        except MissingGreenlet:
+            pass  # it had been invalidated: opening it again awaits
+    return await engine.raw_connection()
+
+
+async def _checkin(fairy: Any) -> None:
+    """Back to the pool, with no await when the pool keeps it; one beyond the pool's size is
+    closed, and closing awaits the driver (in a greenlet)."""
+    pool: Any = fairy._pool
+    if pool.checkedin() < pool.size():
+        fairy.close()
+    else:
+        await greenlet_spawn(fairy.close)
+
+
 class Tx:
     """A transaction on a driver connection checked out of the engine's pool, with no session.
 
@@ -257,7 +282,7 @@ class Tx:
     async def begin(cls, engine: AsyncEngine, info: dict[Any, Any]) -> Tx:
         dialect = engine.dialect.name
         for attempt in range(2):
-            fairy: Any = await engine.raw_connection()
+            fairy: Any = await _checkout(engine)
             try:
                 if dialect == "sqlite":
                     await fairy.driver_connection.begin_immediate()
@@ -271,7 +296,7 @@ class Tx:
                     # another. This is the pre-ping, paid only when it finds something.
                     await greenlet_spawn(fairy.invalidate)
                     continue
-                await greenlet_spawn(fairy.close)
+                await _checkin(fairy)
                 raise
             info["db"] = Db(dialect, driver)
             return cls(fairy, info)
@@ -282,7 +307,7 @@ class Tx:
     async def reading(cls, engine: AsyncEngine) -> AsyncIterator[Db]:
         """A pooled connection for reads in autocommit: no BEGIN, no COMMIT, one round trip a
         read on PostgreSQL."""
-        fairy: Any = await engine.raw_connection()
+        fairy: Any = await _checkout(engine)
         try:
             if engine.dialect.name == "sqlite":
                 yield Db("sqlite", fairy.driver_connection.sqlite3_connection)
@@ -295,7 +320,7 @@ class Tx:
             raise
         finally:
             if fairy is not None:
-                await greenlet_spawn(fairy.close)
+                await _checkin(fairy)
 
     async def commit(self) -> None:
         fairy, self._fairy = self._fairy, None
@@ -310,7 +335,7 @@ class Tx:
             self._fairy = fairy
             await self.rollback()
             raise
-        await greenlet_spawn(fairy.close)
+        await _checkin(fairy)
 
     async def rollback(self) -> None:
         fairy, self._fairy = self._fairy, None
@@ -328,7 +353,7 @@ class Tx:
             if self.info["db"].postgres and fairy.driver_connection.is_closed():
                 await greenlet_spawn(fairy.invalidate)
             else:
-                await greenlet_spawn(fairy.close)
+                await _checkin(fairy)
 
 
 class Row:

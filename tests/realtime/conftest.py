@@ -137,7 +137,7 @@ async def running(settings: Settings, users: dict[str, int]) -> AsyncIterator[Se
     finally:
         await hub.stop()
         await ctx.bus.disconnect()
-        await ctx.engine.dispose()
+        await ctx.dispose()
 
 
 async def reset_postgres() -> None:
