@@ -363,11 +363,13 @@ class Row:
     read and before its commit (the ORM's autoflush, without its unit of work).
     """
 
+    MODEL: ClassVar[Any]  # the ORM model of the table: its name and its columns' types
     TABLE: ClassVar[str]
     COLUMNS: ClassVar[tuple[str, ...]]
-    DATETIMES: ClassVar[frozenset[str]] = frozenset()
-    JSONS: ClassVar[frozenset[str]] = frozenset()
-    BOOLS: ClassVar[frozenset[str]] = frozenset()
+    # Which columns need converting, from the model's column types.
+    DATETIMES: ClassVar[frozenset[str]]
+    JSONS: ClassVar[frozenset[str]]
+    BOOLS: ClassVar[frozenset[str]]
     _by_id: ClassVar[dict[bool, Sql]]
     _updates: ClassVar[dict[tuple[str, ...], Sql]]
 
@@ -376,6 +378,8 @@ class Row:
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         if "COLUMNS" in cls.__dict__:
+            cls.TABLE = cls.MODEL.__tablename__
+            cls.DATETIMES, cls.JSONS, cls.BOOLS = _kinds(cls.MODEL, cls.COLUMNS)
             select = f"SELECT {', '.join(cls.COLUMNS)} FROM {cls.TABLE} WHERE id = :id"
             cls._by_id = {False: Sql(select), True: Sql(select + " {for_update}")}
             cls._updates = {}
@@ -448,3 +452,20 @@ class Row:
             sql = self._updates[names] = Sql(f"UPDATE {self.TABLE} SET {sets} WHERE id = :id")
         params["id"] = self.id
         await db.write(sql, params)
+
+
+def _kinds(
+    model: Any, columns: tuple[str, ...]
+) -> tuple[frozenset[str], frozenset[str], frozenset[str]]:
+    """(datetime, JSON, boolean) columns among `columns`, as the ORM model's table types them."""
+    from sqlalchemy import JSON, Boolean
+
+    from app.db import UTCDateTime
+
+    types = {c.name: c.type for c in model.__table__.columns}
+    kinds: tuple[set[str], set[str], set[str]] = (set(), set(), set())
+    for name in columns:
+        for found, kind in zip(kinds, (UTCDateTime, JSON, Boolean), strict=True):
+            if isinstance(types[name], kind):
+                found.add(name)
+    return frozenset(kinds[0]), frozenset(kinds[1]), frozenset(kinds[2])

@@ -5,13 +5,13 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from app.calls.models import FINAL_STATES, CallState
+from app.calls.models import FINAL_STATES, Call, CallState
 from app.db import utcnow
 from app.sql import Db, Row, Sql
 
 
 class CallRow(Row):
-    TABLE = "calls"
+    MODEL = Call
     COLUMNS = (
         "id",
         "state",
@@ -45,21 +45,6 @@ class CallRow(Row):
         "hungup_at",
         "ended_at",
     )
-    DATETIMES = frozenset(
-        {
-            "verified_at",
-            "offer_expires_at",
-            "created_at",
-            "queued_at",
-            "first_queued_at",
-            "connected_at",
-            "first_connected_at",
-            "hungup_at",
-            "ended_at",
-        }
-    )
-    JSONS = frozenset({"collected", "rejected_by"})
-    BOOLS = frozenset({"caller_known", "verified", "vip", "had_to_repeat"})
 
     id: int
     state: str

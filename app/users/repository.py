@@ -6,12 +6,13 @@ from datetime import datetime
 from typing import Any
 
 from app.sql import Db, Row, Sql
+from app.users.models import User
 
 
 class UserRow(Row):
     """A user (never the password hash): the request's own user, and agents being routed."""
 
-    TABLE = "users"
+    MODEL = User
     COLUMNS = (
         "id",
         "username",
@@ -24,8 +25,6 @@ class UserRow(Row):
         "wrapup_until",
         "created_at",
     )
-    DATETIMES = frozenset({"status_since", "wrapup_until", "created_at"})
-    JSONS = frozenset({"skills"})
 
     id: int
     username: str
