@@ -181,8 +181,7 @@ class Db:
 
     async def run(self, sql: Sql, params: Params | None = None) -> list[Sequence[Any]]:
         """A write, run now (pending row writes first); what it RETURNs, if anything."""
-        await self.flush()
-        return await self._run(sql, params, fetch=True)
+        return await self.rows(sql, params)
 
     async def write(self, sql: Sql, params: Params | None = None) -> None:
         """A write with no pending-row flush first: for the row writers themselves."""
