@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from app.config import Settings
 from app.db import commit, create_engine, create_sessionmaker, create_tx_engine
 from app.sql import Db, Tx
+from app.sqlite_loop import Checkpointer
 
 if TYPE_CHECKING:
     from app.realtime.bus import Bus
@@ -31,16 +32,20 @@ class AppContext:
     wake_router: Callable[[], None] | None = None
     # Hands events this instance committed to its websocket hub: (seq, payload, user, supervisors).
     deliver_local: Callable[[list[tuple[int, str, int | None, bool]]], None] | None = None
+    # On an SQLite file: what checkpoints its WAL, off the loop (started by the lifespan).
+    checkpointer: Checkpointer | None = None
 
     @classmethod
     def build(cls, settings: Settings, flow: Flow) -> AppContext:
-        engine = create_engine(settings.database_url)
+        path = settings.sqlite_path()
+        engine = create_engine(settings.database_url, checkpoint_elsewhere=path is not None)
         return cls(
             settings=settings,
             engine=engine,
             tx_engine=create_tx_engine(settings.database_url, engine),
             sessionmaker=create_sessionmaker(engine),
             flow=flow,
+            checkpointer=None if path is None else Checkpointer(str(path)),
         )
 
     def new_session(self) -> AsyncSession:

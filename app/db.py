@@ -56,7 +56,16 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-def create_engine(url: str, *, pool_size: int = 2) -> AsyncEngine:
+# The size a WAL file is cut back to when it restarts after a checkpoint (SQLite's default
+# keeps it at its largest).
+WAL_SIZE_LIMIT = 16 * 1024 * 1024
+
+
+def create_engine(
+    url: str, *, pool_size: int = 2, checkpoint_elsewhere: bool = False
+) -> AsyncEngine:
+    """checkpoint_elsewhere: on an SQLite file, commits never checkpoint the WAL; the server's
+    sqlite_loop.Checkpointer does, in a thread."""
     if url.startswith("sqlite"):
         # One connection: SQLite runs one write transaction at a time anyway, and every one of
         # ours begins IMMEDIATE. With several connections they collided on most requests, and
@@ -71,7 +80,7 @@ def create_engine(url: str, *, pool_size: int = 2) -> AsyncEngine:
         engine = create_async_engine(
             url, async_creator=sqlite_loop.creator(path), pool_reset_on_return=None, **pool
         )
-        _configure_sqlite(engine)
+        _configure_sqlite(engine, checkpoint_elsewhere=checkpoint_elsewhere and path != ":memory:")
         return engine
     # The ORM's pool: since the call routes and the background loops run in a Tx, only the
     # user and customer routes, pruning and the CLI draw from it.
@@ -92,7 +101,7 @@ def create_tx_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
     return create_async_engine(url, pool_size=8, max_overflow=14, pool_reset_on_return=None)
 
 
-def _configure_sqlite(engine: AsyncEngine) -> None:
+def _configure_sqlite(engine: AsyncEngine, *, checkpoint_elsewhere: bool) -> None:
     # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE. Connections
     # are opened in autocommit mode (sqlite_loop) and every transaction begins here, IMMEDIATE:
     # it holds the write lock from its start and never fails half-way with "database is locked"
@@ -105,6 +114,10 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
         cursor.execute("PRAGMA synchronous=NORMAL")
         # Never wait for a lock inside SQLite, on the loop: sqlite_loop retries asynchronously.
         cursor.execute("PRAGMA busy_timeout=0")
+        if checkpoint_elsewhere:
+            cursor.execute("PRAGMA wal_autocheckpoint=0")
+            # After a burst, the WAL file goes back to at most this size when it restarts.
+            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
         cursor.close()
 
     @event.listens_for(engine.sync_engine, "begin")

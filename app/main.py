@@ -46,6 +46,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         ctx.deliver_local = hub.deliver_local
         app.state.ctx = ctx
         app.state.hub = hub
+        if ctx.checkpointer is not None:
+            await ctx.checkpointer.start()
         await hub.start()
         await dispatcher.start()
         try:
@@ -53,6 +55,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         finally:
             await dispatcher.stop()
             await hub.stop()
+            if ctx.checkpointer is not None:
+                await ctx.checkpointer.stop()
             await ctx.bus.disconnect()
             await ctx.dispose()
 
