@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import sys
 from collections.abc import Sequence
 
@@ -71,14 +72,32 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  A caller:   tellonce ivr --server {base} --from +15551230001\n",
             flush=True,
         )
+    app = create_app(settings)
+    _tune_gc()
     uvicorn.run(
-        create_app(settings),
+        app,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         ws_per_message_deflate=settings.ws_per_message_deflate,
     )
     return 0
+
+
+# The cyclic collector's youngest generation runs after this many allocations (CPython's default
+# is 700). A request allocates some thousands of short-lived objects, nearly all freed by their
+# reference counts: with a larger first generation fewer of them are ever traversed.
+GC_GEN0_THRESHOLD = 10_000
+
+
+def _tune_gc() -> None:
+    """For the server process: what was loaded at start-up (modules, the app) is frozen out of
+    the collector's sight, so that a full collection, which with thousands of agents connected
+    took some 60 ms with the loop stopped, traverses only what the server made since."""
+    gc.collect()
+    gc.freeze()
+    _, gen1, gen2 = gc.get_threshold()
+    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
 
 
 def cmd_user_create(args: argparse.Namespace) -> int:
