@@ -7,13 +7,10 @@ import contextlib
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
-from sqlalchemy import delete
-
 from app.db import utcnow
-from app.realtime.models import Event
 from app.realtime.outbox import CHANNEL
 from app.sql import Db, Sql
 
@@ -27,6 +24,9 @@ BATCH = 500
 # The contract keeps events 24 h for replay; keep twice that so that no edge is ever near.
 RETENTION = timedelta(hours=48)
 PRUNE_EVERY_S = 600.0
+# Old events are deleted this many at a time, each batch in a transaction of its own, so that a
+# large backlog never holds the database (on SQLite, the loop) for long.
+PRUNE_BATCH = 2000
 # What a connection's queue carries: (seq, text) for an event, (None, text) for a control message.
 Outgoing = tuple[int | None, str]
 
@@ -103,6 +103,34 @@ _REPLAY_SUPERVISOR = Sql(
     "SELECT seq, payload FROM events WHERE seq > :after AND seq <= :upto "
     f"AND (user_id = :user OR to_supervisors = TRUE) ORDER BY seq LIMIT {BATCH}"
 )
+
+
+# Events are written in seq order with their time, so the old ones are those before the first
+# one young enough to keep. Found by walking seq from the oldest, this reads only what is then
+# deleted, with no index on `at` for every commit to write. An event whose clock lagged (another
+# instance's) is deleted at a later pass.
+_FIRST_KEPT = Sql("SELECT seq FROM events WHERE at >= :cutoff ORDER BY seq LIMIT 1")
+_OLDEST = Sql("SELECT seq FROM events ORDER BY seq LIMIT 1")
+_DELETE_BELOW = Sql("DELETE FROM events WHERE seq < :below RETURNING seq")
+
+
+async def prune(ctx: AppContext, *, now: datetime) -> int:
+    """Delete the events older than RETENTION; how many."""
+    async with ctx.reader() as db:
+        oldest = await db.value(_OLDEST)
+        if oldest is None:
+            return 0
+        first_kept = await db.value(_FIRST_KEPT, {"cutoff": db.ts(now - RETENTION)})
+        if first_kept is None:
+            first_kept = await latest_seq(db) + 1
+    deleted = 0
+    below = int(oldest)
+    while below < first_kept:
+        below = min(below + PRUNE_BATCH, int(first_kept))
+        async with ctx.tx() as tx:
+            db = await Db.of(tx)
+            deleted += len(await db.run(_DELETE_BELOW, {"below": below}))
+    return deleted
 
 
 async def latest_seq(db: Db) -> int:
@@ -257,8 +285,7 @@ class Hub:
     async def _prune_loop(self) -> None:
         while True:
             try:
-                async with self._ctx.transaction() as session:
-                    await session.execute(delete(Event).where(Event.at < utcnow() - RETENTION))
+                await prune(self._ctx, now=utcnow())
             except Exception:
                 log.exception("hub: pruning old events failed")
             await asyncio.sleep(PRUNE_EVERY_S)

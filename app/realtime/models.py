@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, String, Text
+from sqlalchemy import BigInteger, Integer, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, utcnow
@@ -13,10 +13,15 @@ from app.db import Base, utcnow
 class Event(Base):
     __tablename__ = "events"
 
-    # Given from the one-row counter inside the transaction, so seq grows in commit order.
-    seq: Mapped[int] = mapped_column(BigInteger, primary_key=True, autoincrement=False)
+    # Given from the one-row counter inside the transaction, so seq grows in commit order. On
+    # SQLite an INTEGER primary key is the rowid itself: declared BIGINT it would be a second
+    # index, one more page written by every commit that writes an event.
+    seq: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=False
+    )
     type: Mapped[str] = mapped_column(String(32))
-    at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    # Not indexed: events are pruned oldest first by seq (app/realtime/hub.py, prune).
+    at: Mapped[datetime] = mapped_column(default=utcnow)
     # The envelope as sent, serialised once at write time and sent as is to every recipient.
     payload: Mapped[str] = mapped_column(Text)
     # Who receives it: this user (an agent) and, when to_supervisors, every supervisor.

@@ -1,0 +1,76 @@
+"""Pruning: events older than the retention go, oldest first; younger ones and seq stay."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+
+from app.db import utcnow
+from app.realtime import hub
+from app.sql import Db, Sql
+
+from .conftest import Ev, Server, recv
+
+_AGE = Sql("UPDATE events SET at = :at WHERE seq <= :upto")
+_SEQS = Sql("SELECT seq FROM events ORDER BY seq")
+
+
+async def age(server: Server, upto: int, by: timedelta) -> None:
+    """Make the events up to seq `upto` look `by` old."""
+    async with server.ctx.tx() as tx:
+        db = await Db.of(tx)
+        await db.run(_AGE, {"at": db.ts(utcnow() - by), "upto": upto})
+
+
+async def stored(server: Server) -> list[int]:
+    async with server.ctx.reader() as db:
+        return [int(row[0]) for row in await db.rows(_SEQS)]
+
+
+async def test_old_events_go_in_batches_and_young_ones_stay(
+    server: Server, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    alice = server.users["alice"]
+    before = set(await stored(server))
+    seqs = await server.emit(*(Ev("call.offered", alice) for _ in range(7)))
+    await age(server, seqs[4], hub.RETENTION + timedelta(minutes=5))
+    # Just young enough: kept.
+    await age_only(server, seqs[5], hub.RETENTION - timedelta(minutes=5))
+    monkeypatch.setattr(hub, "PRUNE_BATCH", 2)
+
+    deleted = await hub.prune(server.ctx, now=utcnow())
+
+    assert deleted == len(before) + 5
+    assert await stored(server) == seqs[5:]
+    # What was kept is still replayed to its agent.
+    ws, replayed, ready = await server.login("alice", last_seq=seqs[4])
+    async with ws:
+        assert [e["seq"] for e in replayed] == seqs[5:]
+        assert ready == seqs[-1]
+
+
+async def age_only(server: Server, seq: int, by: timedelta) -> None:
+    async with server.ctx.tx() as tx:
+        db = await Db.of(tx)
+        await db.run(
+            Sql("UPDATE events SET at = :at WHERE seq = :seq"),
+            {"at": db.ts(utcnow() - by), "seq": seq},
+        )
+
+
+async def test_when_every_event_is_old_all_go_and_seq_still_only_grows(server: Server) -> None:
+    alice = server.users["alice"]
+    seqs = await server.emit(Ev("call.offered", alice), Ev("call.ended", alice))
+    await age(server, seqs[-1], hub.RETENTION + timedelta(hours=1))
+
+    await hub.prune(server.ctx, now=utcnow())
+    assert await stored(server) == []
+    assert await hub.prune(server.ctx, now=utcnow()) == 0
+
+    ws, _, ready = await server.login("alice", last_seq=None)
+    async with ws:
+        assert ready == seqs[-1]
+        [new] = await server.emit(Ev("call.offered", alice))
+        assert new == seqs[-1] + 1
+        assert (await recv(ws))["seq"] == new
