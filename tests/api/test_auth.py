@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import pytest
-from support import Api
+from support import IVR_KEY, Api
 
 
 async def test_token_for_good_credentials(api: Api) -> None:
@@ -114,3 +114,26 @@ async def test_token_signed_with_another_key_is_401(api: Api) -> None:
     )
     r = await api.http.get("/api/me", headers={"Authorization": f"Bearer {token}"})
     assert r.status_code == 401
+
+
+@pytest.mark.parametrize("scheme", ["Basic", "Token", ""])
+async def test_a_token_under_another_scheme_is_401(api: Api, scheme: str) -> None:
+    r = await api.http.get("/api/calls", headers={"Authorization": f"{scheme} {IVR_KEY}".strip()})
+    assert r.status_code == 401
+    r = await api.http.post(
+        "/api/calls", json={"caller_number": "+15550001111"}, headers={"Authorization": scheme}
+    )
+    assert r.status_code == 401
+
+
+async def test_the_api_documents_the_bearer_scheme_on_every_protected_route(api: Api) -> None:
+    spec = (await api.http.get("/openapi.json")).json()
+    scheme = spec["components"]["securitySchemes"]["HTTPBearer"]
+    assert scheme["type"] == "http" and scheme["scheme"] == "bearer"
+    for path, operations in spec["paths"].items():
+        for method, operation in operations.items():
+            needs_token = path.startswith("/api/") and path != "/api/auth/token"
+            assert (operation.get("security") == [{"HTTPBearer": []}]) == needs_token, (
+                method,
+                path,
+            )
