@@ -1,4 +1,4 @@
-"""Request dependencies as Annotated aliases: SessionDep, CurrentUser, Supervisor, IvrKey."""
+"""Request dependencies as Annotated aliases: SessionDep, UnitDep, CurrentUser, Supervisor, IvrUnit."""
 
 from __future__ import annotations
 
@@ -146,20 +146,22 @@ async def get_supervisor(user: CurrentUser) -> UserRow:
 Supervisor = Annotated[UserRow, Depends(get_supervisor)]
 
 
-async def require_ivr(request: Request) -> None:
+async def ivr_unit(request: Request) -> Unit:
+    """The request's transaction, once its bearer token is the IVR key."""
     token = _token(request)
     if token is None:
         raise Unauthorized("not authenticated")
     session: Unit = request.scope[_UNIT]
     ctx: AppContext = session.info["ctx"]
     if _is_ivr_key(ctx, token):
-        return
+        return session
     if await _user_from_token(ctx, session, token) is not None:
         raise Forbidden("IVR routes take the IVR key, not a user token")
     raise Unauthorized("invalid IVR key")
 
 
-IvrKey = Annotated[None, Depends(require_ivr)]
+# The IVR routes' one dependency: their transaction, for the IVR alone.
+IvrUnit = Annotated[Unit, Depends(ivr_unit)]
 
 
 def bearer_in_openapi(app: FastAPI) -> None:

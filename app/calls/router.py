@@ -31,7 +31,7 @@ from app.calls.schemas import (
     WrapIn,
 )
 from app.db import utcnow
-from app.deps import CtxDep, CurrentUser, IvrKey, Supervisor, TxRoute, UnitDep
+from app.deps import CtxDep, CurrentUser, IvrUnit, Supervisor, TxRoute, UnitDep
 from app.routing import service as routing
 
 router = APIRouter(prefix="/api", tags=["calls"], route_class=TxRoute)
@@ -46,43 +46,43 @@ class Ok(BaseModel):
 
 
 @router.post("/calls", response_model=CallCreated, status_code=status.HTTP_201_CREATED)
-async def create_call(session: UnitDep, _: IvrKey, body: CallCreate) -> CallCreated:
+async def create_call(session: IvrUnit, body: CallCreate) -> CallCreated:
     call = await service.create(session, data=body)
     return CallCreated(id=call.id, state=call.state, caller_known=call.caller_known)
 
 
 @router.post("/calls/{call_id}/verify", response_model=VerifyOut)
-async def verify(session: UnitDep, _: IvrKey, call_id: CallId, body: VerifyIn) -> VerifyOut:
+async def verify(session: IvrUnit, call_id: CallId, body: VerifyIn) -> VerifyOut:
     call = await service.get_locked(session, call_id)
     return await service.verify(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/steps", response_model=StepOut, status_code=status.HTTP_201_CREATED)
-async def add_step(session: UnitDep, _: IvrKey, call_id: CallId, body: StepIn) -> StepOut:
+async def add_step(session: IvrUnit, call_id: CallId, body: StepIn) -> StepOut:
     call = await service.get_locked(session, call_id)
     return await service.add_step(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/handoff", response_model=QueuedOut)
-async def handoff(session: UnitDep, _: IvrKey, call_id: CallId, body: HandoffIn) -> QueuedOut:
+async def handoff(session: IvrUnit, call_id: CallId, body: HandoffIn) -> QueuedOut:
     call = await service.get_locked(session, call_id)
     return await service.handoff(session, call=call, data=body)
 
 
 @router.post("/calls/{call_id}/hangup", response_model=CallContext)
-async def hangup(session: UnitDep, _: IvrKey, call_id: CallId) -> CallContext:
+async def hangup(session: IvrUnit, call_id: CallId) -> CallContext:
     call = await service.get_locked(session, call_id)
     return await service.hangup(session, call=call)
 
 
 @router.post("/calls/{call_id}/survey", response_model=CallContext)
-async def survey(session: UnitDep, _: IvrKey, call_id: CallId, body: SurveyIn) -> CallContext:
+async def survey(session: IvrUnit, call_id: CallId, body: SurveyIn) -> CallContext:
     call = await service.get_locked(session, call_id)
     return await service.survey(session, call=call, data=body)
 
 
 @router.get("/calls/{call_id}/position", response_model=PositionOut)
-async def position(session: UnitDep, _: IvrKey, call_id: CallId) -> PositionOut:
+async def position(session: IvrUnit, call_id: CallId) -> PositionOut:
     call = await service.get_locked(session, call_id)
     return await service.position(session, call=call)
 
