@@ -165,3 +165,26 @@ async def escalations(session: UnitDep, _: Supervisor) -> list[EscalationOut]:
 @router.get("/queues", response_model=list[QueueStats])
 async def queues(ctx: CtxDep, session: UnitDep, _: CurrentUser) -> list[QueueStats]:
     return await routing.queue_stats(session, queues=sorted(ctx.flow.queues), now=utcnow())
+
+
+# A router's routes are tried in order, and FastAPI (0.165) goes through them twice per request,
+# to pick the router and then the route. The four of every call's lifecycle go first: their
+# paths overlap no other route's, so the order changes what is matched for none.
+_LIFECYCLE = (
+    ("POST", "/api/calls"),
+    ("POST", "/api/calls/{call_id}/handoff"),
+    ("POST", "/api/calls/{call_id}/accept"),
+    ("POST", "/api/calls/{call_id}/wrap"),
+)
+
+
+def _lifecycle_first(route: object) -> int:
+    methods = getattr(route, "methods", None) or ()
+    path = getattr(route, "path", "")
+    for rank, (method, hot) in enumerate(_LIFECYCLE):
+        if path == hot and method in methods:
+            return rank
+    return len(_LIFECYCLE)
+
+
+router.routes.sort(key=_lifecycle_first)

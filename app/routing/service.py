@@ -121,11 +121,13 @@ def release(session: Unit, agent: UserRow, *, reason: str, now: datetime) -> Non
 async def offer(session: Unit, call: CallRow, agent: UserRow, now: datetime) -> None:
     """Both rows are locked and checked by the caller: call queued or offered, agent free."""
     timeout = _ctx(session).settings.offer_timeout_s
+    # First, while neither row has changes to write: the offer's changes then go out with the
+    # next write of the row (the handoff's position, the commit), not in an UPDATE of their own.
+    await calls.record_agent(await Db.of(session), call_id=call.id, agent_id=agent.id)
     call.state = _OFFERED
     call.agent_id = agent.id
     call.offer_expires_at = now + timedelta(seconds=timeout)
     set_status(session, agent, AgentStatus.offered.value, now)
-    await calls.record_agent(await Db.of(session), call_id=call.id, agent_id=agent.id)
     # The context carries offer_expires_at while the call is offered.
     data = RawJson((await context.one(session, call)).model_dump_json())
     emit(session, "call.offered", data, user_id=agent.id)
