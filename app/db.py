@@ -167,6 +167,16 @@ async def run_after_commit(session: Unit) -> None:
             await result
 
 
+async def end_for_now(session: AsyncSession) -> None:
+    """Commit what the session read so far, before slow work that needs no database: on SQLite
+    every transaction holds the write lock from its start, and every other request waits for it.
+    The session's next statement begins a new transaction. Nothing may be pending yet."""
+    assert not session.info.get("before_commit") and not session.info.get("outbox")
+    # The Db of this transaction is bound to its connection, which goes back to the pool.
+    session.info.pop("db", None)
+    await session.commit()
+
+
 async def commit(session: Unit) -> None:
     """Commit the transaction, then run its after-commit hooks."""
     # A hook may queue others (an offer made before commit writes events): run until none is left.

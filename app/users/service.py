@@ -9,6 +9,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from app.auth.service import hash_secret_async, verify_secret_async
+from app.db import end_for_now
 from app.errors import Conflict
 from app.users.models import Role, User
 from app.users.schemas import UserCreate
@@ -34,11 +35,15 @@ async def list_agents(session: AsyncSession) -> Sequence[User]:
 
 
 async def create(session: AsyncSession, *, data: UserCreate) -> User:
+    # Hashed first, with no transaction open (the supervisor's check read in one): argon2 takes
+    # tens of milliseconds, which on SQLite would hold up every call for as long.
+    await end_for_now(session)
+    password_hash = await hash_secret_async(data.password)
     if await get_by_username(session, username=data.username) is not None:
         raise Conflict(f"username {data.username!r} is taken")
     user = User(
         username=data.username,
-        password_hash=await hash_secret_async(data.password),
+        password_hash=password_hash,
         display_name=data.display_name or data.username,
         role=data.role.value,
         skills=sorted(set(data.skills)),
@@ -54,5 +59,9 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
 
 async def authenticate(session: AsyncSession, *, username: str, password: str) -> User | None:
     user = await get_by_username(session, username=username)
-    ok = await verify_secret_async(user.password_hash if user else None, password)
+    stored = user.password_hash if user else None
+    # Verified with no transaction open: on SQLite it would hold the write lock meanwhile, and a
+    # shift signing in would hold up the calls (argon2 takes tens of milliseconds per login).
+    await end_for_now(session)
+    ok = await verify_secret_async(stored, password)
     return user if ok else None
