@@ -97,11 +97,8 @@ def create_tx_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
     """
     if url.startswith("sqlite"):
         return engine
-    # With the ORM's 8, at most 30 connections per instance, as before there were two pools. All
-    # 22 are kept once opened: an overflow connection is closed when it comes back, and at 50
-    # handoffs/s on two instances that opened some 3 new ones per second, each a backend that
-    # PostgreSQL forks and asyncpg sets up.
-    return create_async_engine(url, pool_size=22, max_overflow=0, pool_reset_on_return=None)
+    # With the ORM's 8, at most 30 connections per instance, as before there were two pools.
+    return create_async_engine(url, pool_size=8, max_overflow=14, pool_reset_on_return=None)
 
 
 def _configure_sqlite(engine: AsyncEngine, *, checkpoint_elsewhere: bool) -> None:
