@@ -54,6 +54,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         dispatcher = Dispatcher(ctx)
         ctx.wake_router = dispatcher.kick
         ctx.deliver_local = hub.deliver_local
+        ctx.announce = hub.announce
         app.state.ctx = ctx
         app.state.hub = hub
         if ctx.checkpointer is not None:

@@ -164,6 +164,10 @@ class Hub:
         self._supervisors: set[Connection] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
+        # The newest seq this instance committed, and the newest it has told the others of.
+        self._to_announce = 0
+        self._announced = 0
+        self._announce_wake = asyncio.Event()
 
     async def start(self) -> None:
         # Events before now are the replay's business, not the live stream's.
@@ -173,6 +177,8 @@ class Hub:
             asyncio.create_task(self._read_loop(), name="hub-reader"),
             asyncio.create_task(self._prune_loop(), name="hub-pruner"),
         ]
+        if self._ctx.bus is not None:
+            self._tasks.append(asyncio.create_task(self._announce_loop(), name="hub-announcer"))
 
     async def stop(self) -> None:
         for conn in [c for conns in self._by_user.values() for c in conns]:
@@ -203,6 +209,32 @@ class Hub:
             if not conns:
                 del self._by_user[conn.user_id]
         self._supervisors.discard(conn)
+
+    def announce(self, top: int) -> None:
+        """Events up to seq `top` are committed here: tell the other instances' hubs.
+
+        Published by one task rather than by each request: a request does not wait for Redis,
+        and while one publish is on its way the commits after it go out as one message, the
+        newest seq (all that a hub needs to read up to it).
+        """
+        if top > self._to_announce:
+            self._to_announce = top
+            self._announce_wake.set()
+
+    async def _announce_loop(self) -> None:
+        bus = self._ctx.bus
+        assert bus is not None
+        while True:
+            await self._announce_wake.wait()
+            self._announce_wake.clear()
+            top = self._to_announce
+            if top > self._announced:
+                try:
+                    await bus.publish(CHANNEL, str(top))
+                except Exception:
+                    # The other hubs read the outbox at their next poll anyway.
+                    log.exception("hub: announcing seq %s failed", top)
+                self._announced = top
 
     async def _read_loop(self) -> None:
         bus = self._ctx.bus

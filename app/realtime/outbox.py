@@ -160,6 +160,11 @@ async def _announce(session: Unit) -> None:
         # Let the sockets' senders write before this request writes its response: the agent's
         # screen pop then waits for no HTTP response.
         await asyncio.sleep(0)
+    announce = getattr(ctx, "announce", None)
+    if announce is not None:
+        # This instance's hub tells the others, from a task of its own (Hub.announce).
+        announce(committed[-1][0])
+        return
     bus = getattr(ctx, "bus", None)
     if bus is not None:
         await bus.publish(CHANNEL, str(committed[-1][0]))
