@@ -1,4 +1,5 @@
-"""Request dependencies as Annotated aliases: SessionDep, UnitDep, CurrentUser, Supervisor, IvrUnit."""
+"""Request dependencies as Annotated aliases: SessionDep, UnitDep, CurrentUser, Supervisor,
+IvrUnit."""
 
 from __future__ import annotations
 
@@ -118,8 +119,9 @@ async def _user_from_token(ctx: AppContext, session: Unit, token: str) -> UserRo
 
 
 # The authenticating dependencies take the request itself, not the session's dependency and
-# HTTPBearer's: each dependency FastAPI solves costs some 30 us on every request (measured on
-# FastAPI 0.165). The bearer scheme is still in the OpenAPI document (bearer_in_openapi).
+# HTTPBearer's: each dependency FastAPI solves costs some 30 to 45 us on every request
+# (FastAPI 0.165, on the CI machine). The bearer scheme is still in the OpenAPI document
+# (bearer_in_openapi).
 async def get_current_user(request: Request) -> UserRow:
     token = _token(request)
     if token is None:

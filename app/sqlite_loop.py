@@ -242,7 +242,6 @@ class Checkpointer:
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._conn: sqlite3.Connection | None = None
-        self.passes = 0
 
     async def start(self) -> None:
         self._stopping = asyncio.Event()
@@ -283,5 +282,4 @@ class Checkpointer:
             # Should another process hold the database, wait in this thread, not on the loop.
             self._conn.execute(f"PRAGMA busy_timeout={int(LOCK_TIMEOUT_S * 1000)}")
         busy, frames, done = self._conn.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchone()
-        self.passes += 1
         return int(busy), int(frames), int(done)
