@@ -12,15 +12,15 @@ from app.sql import Db, Sql
 
 from .conftest import Ev, Server, recv
 
-_AGE = Sql("UPDATE events SET at = :at WHERE seq <= :upto")
+_AGE = Sql("UPDATE events SET at = :at WHERE seq <= :upto AND seq >= :since")
 _SEQS = Sql("SELECT seq FROM events ORDER BY seq")
 
 
-async def age(server: Server, upto: int, by: timedelta) -> None:
-    """Make the events up to seq `upto` look `by` old."""
+async def age(server: Server, upto: int, by: timedelta, *, since: int = 0) -> None:
+    """Make the events from seq `since` up to seq `upto` look `by` old."""
     async with server.ctx.tx() as tx:
         db = await Db.of(tx)
-        await db.run(_AGE, {"at": db.ts(utcnow() - by), "upto": upto})
+        await db.run(_AGE, {"at": db.ts(utcnow() - by), "upto": upto, "since": since})
 
 
 async def stored(server: Server) -> list[int]:
@@ -36,7 +36,7 @@ async def test_old_events_go_in_batches_and_young_ones_stay(
     seqs = await server.emit(*(Ev("call.offered", alice) for _ in range(7)))
     await age(server, seqs[4], hub.RETENTION + timedelta(minutes=5))
     # Just young enough: kept.
-    await age_only(server, seqs[5], hub.RETENTION - timedelta(minutes=5))
+    await age(server, seqs[5], hub.RETENTION - timedelta(minutes=5), since=seqs[5])
     monkeypatch.setattr(hub, "PRUNE_BATCH", 2)
 
     deleted = await hub.prune(server.ctx, now=utcnow())
@@ -48,15 +48,6 @@ async def test_old_events_go_in_batches_and_young_ones_stay(
     async with ws:
         assert [e["seq"] for e in replayed] == seqs[5:]
         assert ready == seqs[-1]
-
-
-async def age_only(server: Server, seq: int, by: timedelta) -> None:
-    async with server.ctx.tx() as tx:
-        db = await Db.of(tx)
-        await db.run(
-            Sql("UPDATE events SET at = :at WHERE seq = :seq"),
-            {"at": db.ts(utcnow() - by), "seq": seq},
-        )
 
 
 async def test_when_every_event_is_old_all_go_and_seq_still_only_grows(server: Server) -> None:
