@@ -32,8 +32,8 @@ class AppContext:
     wake_router: Callable[[], None] | None = None
     # Hands events this instance committed to its websocket hub: (seq, payload, user, supervisors).
     deliver_local: Callable[[list[tuple[int, str, int | None, bool]]], None] | None = None
-    # Tells the other instances, through the bus, that the outbox grows up to this seq.
-    announce: Callable[[int], None] | None = None
+    # Tells the other instances, through the bus, of events this instance committed (as above).
+    announce: Callable[[list[tuple[int, str, int | None, bool]]], None] | None = None
     # On an SQLite file: what checkpoints its WAL, off the loop (started by the lifespan).
     checkpointer: Checkpointer | None = None
 

@@ -1,4 +1,4 @@
-"""The bus interface: a wake-up signal between instances; the outbox table holds the news itself."""
+"""The bus interface: news of commits between instances; the outbox table holds the truth."""
 
 from __future__ import annotations
 
@@ -14,6 +14,11 @@ class Bus(abc.ABC):
     delays. publish() therefore never raises for a transport failure (it runs after commit, when
     the change is already done), and a subscription's iterator never raises one either.
     """
+
+    # True when other processes hear what this one publishes. The hub then sends the events
+    # themselves, which spares each other instance a read of the outbox; otherwise (the
+    # in-process bus) only a wake-up.
+    shared: bool = False
 
     @abc.abstractmethod
     async def connect(self) -> None: ...

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 from collections import deque
 from collections.abc import AsyncIterator
@@ -11,7 +12,7 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from app.db import utcnow
-from app.realtime.outbox import CHANNEL
+from app.realtime.outbox import CHANNEL, Committed
 from app.sql import Db, Sql
 
 if TYPE_CHECKING:
@@ -29,6 +30,9 @@ PRUNE_EVERY_S = 600.0
 PRUNE_BATCH = 2000
 # What a connection's queue carries: (seq, text) for an event, (None, text) for a control message.
 Outgoing = tuple[int | None, str]
+# A bus message carries the events themselves up to this size (their JSON); a larger batch goes
+# as its newest seq alone, and the other hubs read it from the outbox.
+MESSAGE_MAX_CHARS = 256 * 1024
 
 
 class Connection:
@@ -164,10 +168,13 @@ class Hub:
         self._supervisors: set[Connection] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
-        # The newest seq this instance committed, and the newest it has told the others of.
-        self._to_announce = 0
+        # Events this instance committed that the other instances have not been told of yet, and
+        # the newest seq it has told them of.
+        self._to_announce: list[Committed] = []
         self._announced = 0
         self._announce_wake = asyncio.Event()
+        # Reads of the outbox by the live stream (replays aside): what the bus spares.
+        self.outbox_reads = 0
 
     async def start(self) -> None:
         # Events before now are the replay's business, not the live stream's.
@@ -210,15 +217,14 @@ class Hub:
                 del self._by_user[conn.user_id]
         self._supervisors.discard(conn)
 
-    def announce(self, top: int) -> None:
-        """Events up to seq `top` are committed here: tell the other instances' hubs.
+    def announce(self, committed: list[Committed]) -> None:
+        """Events this instance has just committed: tell the other instances' hubs.
 
         Published by one task rather than by each request: a request does not wait for Redis,
-        and while one publish is on its way the commits after it go out as one message, the
-        newest seq (all that a hub needs to read up to it).
+        and while one publish is on its way the commits after it go out as one message.
         """
-        if top > self._to_announce:
-            self._to_announce = top
+        if committed:
+            self._to_announce.extend(committed)
             self._announce_wake.set()
 
     async def _announce_loop(self) -> None:
@@ -227,14 +233,18 @@ class Hub:
         while True:
             await self._announce_wake.wait()
             self._announce_wake.clear()
-            top = self._to_announce
-            if top > self._announced:
-                try:
-                    await bus.publish(CHANNEL, str(top))
-                except Exception:
-                    # The other hubs read the outbox at their next poll anyway.
-                    log.exception("hub: announcing seq %s failed", top)
-                self._announced = top
+            events, self._to_announce = self._to_announce, []
+            events = [e for e in events if e[0] > self._announced]
+            if not events:
+                continue
+            events.sort(key=lambda e: e[0])
+            top = events[-1][0]
+            try:
+                await bus.publish(CHANNEL, bus_message(events) if bus.shared else str(top))
+            except Exception:
+                # The other hubs read the outbox at their next poll anyway.
+                log.exception("hub: announcing seq %s failed", top)
+            self._announced = top
 
     async def _read_loop(self) -> None:
         bus = self._ctx.bus
@@ -252,12 +262,14 @@ class Hub:
 
     async def _pump(self, messages: AsyncIterator[str]) -> None:
         async for message in messages:
-            try:
-                top = int(message)
-            except ValueError:
-                top = None
-            # Every instance hears every commit: skip the read when this hub is already there.
-            if top is None or top > self._cursor:
+            top, events = parse_bus_message(message)
+            # Every instance hears every commit, its own too: nothing to do when already there.
+            if top is not None and top <= self._cursor:
+                continue
+            if events:
+                # The events came with the message: no read, unless one is missing before them.
+                self.deliver(events)
+            else:
                 self._wake.set()
 
     async def _poll_forever(self) -> None:
@@ -276,6 +288,7 @@ class Hub:
 
     async def _catch_up(self) -> None:
         while True:
+            self.outbox_reads += 1
             async with self._ctx.reader() as db:
                 rows = await db.rows(_NEWER, {"after": self._cursor})
             for seq, payload, user_id, to_supervisors in rows:
@@ -287,22 +300,28 @@ class Hub:
             if len(rows) < BATCH:
                 return
 
-    def deliver_local(self, events: list[tuple[int, str, int | None, bool]]) -> None:
-        """Events this instance has just committed, in seq order: fanned out without a read.
+    def deliver(self, events: list[Committed]) -> None:
+        """Committed events, in seq order (this instance's, or another's off the bus): fanned
+        out without a read.
 
         Only when they follow on from what this hub has fanned out: then no event can have been
-        skipped. Otherwise (another instance, or another local commit, came in between) the
-        reader catches up from the outbox, which holds them all.
+        skipped. Otherwise (another instance's commit, or another local one, came in between)
+        the reader catches up from the outbox, which holds them all.
         """
-        if not events:
+        if not events or events[-1][0] <= self._cursor:
             return
-        if events[0][0] != self._cursor + 1:
-            if events[-1][0] > self._cursor:
+        first = next(i for i, e in enumerate(events) if e[0] > self._cursor)
+        if events[first][0] != self._cursor + 1:
+            self._wake.set()
+            return
+        for seq, payload, user_id, to_supervisors in events[first:]:
+            if seq != self._cursor + 1:
                 self._wake.set()
-            return
-        for seq, payload, user_id, to_supervisors in events:
+                return
             self._fan_out(seq, payload, user_id, to_supervisors)
             self._cursor = seq
+
+    deliver_local = deliver
 
     def _fan_out(self, seq: int, payload: str, user_id: int | None, to_supervisors: bool) -> None:
         # The same payload string for every recipient; no await here, so registration and
@@ -321,3 +340,32 @@ class Hub:
             except Exception:
                 log.exception("hub: pruning old events failed")
             await asyncio.sleep(PRUNE_EVERY_S)
+
+
+def bus_message(events: list[Committed]) -> str:
+    """What the bus carries for committed events (in seq order): "<newest seq> <their JSON>",
+    or the newest seq alone when they are too large to carry."""
+    top = events[-1][0]
+    body = json.dumps(events, separators=(",", ":"))
+    return str(top) if len(body) > MESSAGE_MAX_CHARS else f"{top} {body}"
+
+
+def parse_bus_message(message: str) -> tuple[int | None, list[Committed]]:
+    """(newest seq, the events carried): (None, []) for a message this hub cannot read, which
+    only wakes its reader up; a bare seq (an older instance's message) carries no events."""
+    head, _, body = message.partition(" ")
+    try:
+        top = int(head)
+    except ValueError:
+        return None, []
+    if not body:
+        return top, []
+    try:
+        raw = json.loads(body)
+        events: list[Committed] = [
+            (int(seq), str(payload), None if user is None else int(user), bool(supervisors))
+            for seq, payload, user, supervisors in raw
+        ]
+    except (ValueError, TypeError):
+        return top, []
+    return top, events

@@ -144,7 +144,7 @@ async def flush_outbox(session: Unit) -> None:
             ],
         )
     # After commit, this instance's hub gets the events at once (no read of what it just wrote),
-    # and the bus tells every instance's hub that the outbox grew up to the last seq.
+    # and its announcer sends them on the bus to every other instance's hub.
     session.info.setdefault("committed_events", []).extend(numbered)
     after_commit(session, "events", lambda: _announce(session))
 
@@ -163,7 +163,7 @@ async def _announce(session: Unit) -> None:
     announce = getattr(ctx, "announce", None)
     if announce is not None:
         # This instance's hub tells the others, from a task of its own (Hub.announce).
-        announce(committed[-1][0])
+        announce(committed)
         return
     bus = getattr(ctx, "bus", None)
     if bus is not None:

@@ -30,6 +30,8 @@ _PUBLISH_WAIT_S = 0.25
 
 
 class RedisBus(Bus):
+    shared = True
+
     def __init__(self, url: str) -> None:
         self._url = url
         self._client: Redis | None = None

@@ -126,6 +126,9 @@ async def running(settings: Settings, users: dict[str, int]) -> AsyncIterator[Se
     ctx.bus = make_bus(settings.redis_url)
     await ctx.bus.connect()
     hub = Hub(ctx)
+    # Wired as app.main wires it: commits go to this hub at once, and on to the others by bus.
+    ctx.deliver_local = hub.deliver_local
+    ctx.announce = hub.announce
     await hub.start()
     app = FastAPI()
     app.include_router(router)

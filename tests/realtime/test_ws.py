@@ -14,7 +14,8 @@ from websockets.asyncio.client import ClientConnection
 from websockets.exceptions import ConnectionClosed
 
 from app.config import Settings
-from app.realtime.hub import QUEUE_SIZE
+from app.realtime.hub import MESSAGE_MAX_CHARS, QUEUE_SIZE, bus_message, parse_bus_message
+from app.realtime.outbox import CHANNEL
 
 from .conftest import DEADLINE_S, Ev, Server, recv, running
 
@@ -279,3 +280,82 @@ async def test_instances_wake_each_other_through_redis(
             # Written through the first instance, read through the second, well before its poll.
             [seq] = await server.emit(Ev("call.offered", users["bob"]))
             assert (await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4))["seq"] == seq
+
+
+def needs_redis(settings: Settings) -> None:
+    if settings.redis_url is None:
+        pytest.skip("the in-process bus reaches only its own instance")
+
+
+async def test_another_instances_events_come_in_its_bus_message_with_no_read(
+    settings: Settings, users: dict[str, int], server: Server
+) -> None:
+    needs_redis(settings)
+    async with running(settings, users) as other:
+        ws, _, _ = await other.login("bob")
+        async with ws:
+            reads = other.hub.outbox_reads
+            seqs = await server.emit(
+                Ev("call.offered", users["bob"], data={"n": 1}),
+                Ev("call.updated", users["bob"], data={"n": 2}),
+            )
+            got = [await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4) for _ in seqs]
+            assert [(m["seq"], m["data"]) for m in got] == [
+                (seqs[0], {"n": 1}),
+                (seqs[1], {"n": 2}),
+            ]
+            assert other.hub.outbox_reads == reads
+
+
+async def test_an_event_missing_before_a_bus_message_is_read_first_and_sent_in_order(
+    settings: Settings, users: dict[str, int], server: Server
+) -> None:
+    needs_redis(settings)
+    async with running(settings, users) as other:
+        ws, _, _ = await other.login("bob")
+        async with ws:
+            reads = other.hub.outbox_reads
+            # The first commit's message is lost; the second's tells of the second alone.
+            [lost] = await server.emit(Ev("call.offered", users["bob"]), wake=False)
+            [told] = await server.emit(Ev("call.updated", users["bob"]))
+            first = await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
+            second = await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
+            assert (first["seq"], first["type"]) == (lost, "call.offered")
+            assert (second["seq"], second["type"]) == (told, "call.updated")
+            assert other.hub.outbox_reads > reads
+
+
+async def test_a_bare_seq_on_the_bus_as_an_older_instance_sends_wakes_the_hub(
+    settings: Settings, users: dict[str, int], server: Server
+) -> None:
+    needs_redis(settings)
+    ws, _, _ = await server.login("bob")
+    async with ws:
+        [seq] = await server.emit(Ev("call.offered", users["bob"]), wake=False)
+        assert server.ctx.bus is not None
+        await server.ctx.bus.publish(CHANNEL, str(seq))
+        assert (await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4))["seq"] == seq
+
+
+async def test_an_event_too_large_for_a_bus_message_is_read_from_the_outbox(
+    settings: Settings, users: dict[str, int], server: Server
+) -> None:
+    needs_redis(settings)
+    async with running(settings, users) as other:
+        ws, _, _ = await other.login("bob")
+        async with ws:
+            big = "x" * (MESSAGE_MAX_CHARS + 1)
+            [seq] = await server.emit(Ev("call.offered", users["bob"], data={"notes": big}))
+            got = await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
+            assert (got["seq"], got["data"]["notes"]) == (seq, big)
+
+
+def test_bus_messages_carry_events_and_anything_unreadable_is_only_a_wake_up() -> None:
+    events = [(7, '{"seq":7}', 3, True), (8, '{"seq":8}', None, False)]
+    assert parse_bus_message(bus_message(events)) == (8, events)
+    assert parse_bus_message("12") == (12, [])
+    assert parse_bus_message("12 [[1,2]]") == (12, [])
+    assert parse_bus_message("12 {not json") == (12, [])
+    assert parse_bus_message("hello") == (None, [])
+    big = [(9, "x" * (MESSAGE_MAX_CHARS + 1), 1, False)]
+    assert bus_message(big) == "9"
