@@ -127,10 +127,12 @@ async def offer(session: Unit, call: CallRow, agent: UserRow, now: datetime) -> 
     call.state = _OFFERED
     call.agent_id = agent.id
     call.offer_expires_at = now + timedelta(seconds=timeout)
-    set_status(session, agent, AgentStatus.offered.value, now)
     # The context carries offer_expires_at while the call is offered.
     data = RawJson((await context.one(session, call)).model_dump_json())
     emit(session, "call.offered", data, user_id=agent.id)
+    # After the offer: the agent's socket sends events in order, and the screen pop is the one
+    # the agent waits for (sent behind agent.status, it waited for that send, some 0.1 ms).
+    set_status(session, agent, AgentStatus.offered.value, now)
 
 
 def requeue(session: Unit, call: CallRow, *, queue: str | None = None) -> None:
