@@ -216,8 +216,11 @@ async def handoff(session: Unit, *, call: CallRow, data: HandoffIn) -> QueuedOut
         call.language = data.collected["language"]
     call.first_queued_at = now
     routing.requeue(session, call, queue=queue)
-    await _publish(session, "call.updated", call, agent=False)
     await routing.match_pending(session)
+    if call.state == CallState.queued.value:
+        # Supervisors see what the caller told the tree. A call offered in this same commit
+        # needs no such event: call.offered, which they get too, carries the newer context.
+        await _publish(session, "call.updated", call, agent=False)
     position = await routing.position(session, call)
     # Queued is what the handoff did; the offer that may follow in this same commit is the
     # agent's news (call.offered), and the position then says the caller is next.

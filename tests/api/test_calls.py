@@ -450,3 +450,38 @@ async def test_supervisors_see_everything_agents_only_their_own(api: Api, ws: An
     assert not [
         e for e in alice.seen if e["type"] in ("call.created", "call.queued", "queue.stats")
     ]
+
+
+async def test_the_offer_is_the_first_news_of_it_and_supervisors_get_no_stale_context(
+    api: Api, ws: Any
+) -> None:
+    sup, alice = await ws("super"), await ws("alice")
+    await api.set_status("alice", "available")
+    await alice.next("agent.status", where=lambda d: d["status"] == "available")
+    call_id = await api.new_call()
+    offered = await alice.next("call.offered", call_id=call_id)
+    status = await alice.next("agent.status", where=lambda d: d["status"] == "offered")
+    # The screen pop goes out first: the agent's socket sends in order.
+    assert offered["seq"] < status["seq"]
+    # Supervisors get the handoff's news once, in the offer: no call.updated of the queued call
+    # that the same commit offered.
+    sup_offer = await sup.next("call.offered", call_id=call_id)
+    assert sup_offer["seq"] == offered["seq"]
+    handed = [e for e in sup.seen if e["seq"] <= offered["seq"]]
+    stale = [
+        e for e in handed if e["type"] == "call.updated" and e["data"]["id"] == call_id
+        and e["data"]["state"] == "queued"
+    ]  # fmt: skip
+    assert stale == []
+
+
+async def test_a_call_nobody_can_take_yet_is_shown_to_supervisors_as_queued(
+    api: Api, ws: Any
+) -> None:
+    sup = await ws("super")
+    call_id = await api.new_call(collected={"card_last4": "4242"})
+    updated = await sup.next(
+        "call.updated", call_id=call_id, where=lambda d: d["state"] == "queued"
+    )
+    assert updated["data"]["intent"] == "card_lost"
+    assert updated["data"]["collected"] == {"card_last4": "4242"}
