@@ -363,9 +363,17 @@ def parse_bus_message(message: str) -> tuple[int | None, list[Committed]]:
     try:
         raw = json.loads(body)
         events: list[Committed] = [
-            (int(seq), str(payload), None if user is None else int(user), bool(supervisors))
-            for seq, payload, user, supervisors in raw
+            (seq, payload, user, supervisors) for seq, payload, user, supervisors in raw
         ]
     except (ValueError, TypeError):
         return top, []
+    for seq, payload, user, supervisors in events:
+        # Sent to sockets as they are: anything but what an instance sends is only a wake-up.
+        if not (
+            type(seq) is int
+            and isinstance(payload, str)
+            and (user is None or type(user) is int)
+            and type(supervisors) is bool
+        ):
+            return top, []
     return top, events

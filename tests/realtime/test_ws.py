@@ -356,6 +356,8 @@ def test_bus_messages_carry_events_and_anything_unreadable_is_only_a_wake_up() -
     assert parse_bus_message("12") == (12, [])
     assert parse_bus_message("12 [[1,2]]") == (12, [])
     assert parse_bus_message("12 {not json") == (12, [])
+    assert parse_bus_message('12 [[12,{"seq":12},1,true]]') == (12, [])
+    assert parse_bus_message('12 [[12,"{}","1",true]]') == (12, [])
     assert parse_bus_message("hello") == (None, [])
     big = [(9, "x" * (MESSAGE_MAX_CHARS + 1), 1, False)]
     assert bus_message(big) == "9"
