@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import json
 import os
 import time
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -287,42 +289,49 @@ def needs_redis(settings: Settings) -> None:
         pytest.skip("the in-process bus reaches only its own instance")
 
 
-async def test_another_instances_events_come_in_its_bus_message_with_no_read(
-    settings: Settings, users: dict[str, int], server: Server
-) -> None:
+@contextlib.asynccontextmanager
+async def bob_on_another_instance(
+    settings: Settings, users: dict[str, int]
+) -> AsyncIterator[tuple[Server, ClientConnection]]:
+    """A second instance on the same database and Redis, and bob signed in there."""
     needs_redis(settings)
     async with running(settings, users) as other:
         ws, _, _ = await other.login("bob")
         async with ws:
-            reads = other.hub.outbox_reads
-            seqs = await server.emit(
-                Ev("call.offered", users["bob"], data={"n": 1}),
-                Ev("call.updated", users["bob"], data={"n": 2}),
-            )
-            got = [await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4) for _ in seqs]
-            assert [(m["seq"], m["data"]) for m in got] == [
-                (seqs[0], {"n": 1}),
-                (seqs[1], {"n": 2}),
-            ]
-            assert other.hub.outbox_reads == reads
+            yield other, ws
+
+
+async def within_poll(ws: ClientConnection, settings: Settings) -> dict[str, Any]:
+    """The next message, well before the safety poll could have brought it."""
+    return await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
+
+
+async def test_another_instances_events_come_in_its_bus_message_with_no_read(
+    settings: Settings, users: dict[str, int], server: Server
+) -> None:
+    async with bob_on_another_instance(settings, users) as (other, ws):
+        reads = other.hub.outbox_reads
+        seqs = await server.emit(
+            Ev("call.offered", users["bob"], data={"n": 1}),
+            Ev("call.updated", users["bob"], data={"n": 2}),
+        )
+        got = [await within_poll(ws, settings) for _ in seqs]
+        assert [(m["seq"], m["data"]) for m in got] == [(seqs[0], {"n": 1}), (seqs[1], {"n": 2})]
+        assert other.hub.outbox_reads == reads
 
 
 async def test_an_event_missing_before_a_bus_message_is_read_first_and_sent_in_order(
     settings: Settings, users: dict[str, int], server: Server
 ) -> None:
-    needs_redis(settings)
-    async with running(settings, users) as other:
-        ws, _, _ = await other.login("bob")
-        async with ws:
-            reads = other.hub.outbox_reads
-            # The first commit's message is lost; the second's tells of the second alone.
-            [lost] = await server.emit(Ev("call.offered", users["bob"]), wake=False)
-            [told] = await server.emit(Ev("call.updated", users["bob"]))
-            first = await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
-            second = await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
-            assert (first["seq"], first["type"]) == (lost, "call.offered")
-            assert (second["seq"], second["type"]) == (told, "call.updated")
-            assert other.hub.outbox_reads > reads
+    async with bob_on_another_instance(settings, users) as (other, ws):
+        reads = other.hub.outbox_reads
+        # The first commit's message is lost; the second's tells of the second alone.
+        [lost] = await server.emit(Ev("call.offered", users["bob"]), wake=False)
+        [told] = await server.emit(Ev("call.updated", users["bob"]))
+        first, second = await within_poll(ws, settings), await within_poll(ws, settings)
+        assert (first["seq"], first["type"]) == (lost, "call.offered")
+        assert (second["seq"], second["type"]) == (told, "call.updated")
+        assert other.hub.outbox_reads > reads
 
 
 async def test_a_bare_seq_on_the_bus_as_an_older_instance_sends_wakes_the_hub(
@@ -334,20 +343,19 @@ async def test_a_bare_seq_on_the_bus_as_an_older_instance_sends_wakes_the_hub(
         [seq] = await server.emit(Ev("call.offered", users["bob"]), wake=False)
         assert server.ctx.bus is not None
         await server.ctx.bus.publish(CHANNEL, str(seq))
-        assert (await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4))["seq"] == seq
+        assert (await within_poll(ws, settings))["seq"] == seq
 
 
 async def test_an_event_too_large_for_a_bus_message_is_read_from_the_outbox(
     settings: Settings, users: dict[str, int], server: Server
 ) -> None:
-    needs_redis(settings)
-    async with running(settings, users) as other:
-        ws, _, _ = await other.login("bob")
-        async with ws:
-            big = "x" * (MESSAGE_MAX_CHARS + 1)
-            [seq] = await server.emit(Ev("call.offered", users["bob"], data={"notes": big}))
-            got = await asyncio.wait_for(recv(ws), settings.poll_interval_s / 4)
-            assert (got["seq"], got["data"]["notes"]) == (seq, big)
+    async with bob_on_another_instance(settings, users) as (other, ws):
+        reads = other.hub.outbox_reads
+        big = "x" * (MESSAGE_MAX_CHARS + 1)
+        [seq] = await server.emit(Ev("call.offered", users["bob"], data={"notes": big}))
+        got = await within_poll(ws, settings)
+        assert (got["seq"], got["data"]["notes"]) == (seq, big)
+        assert other.hub.outbox_reads > reads
 
 
 def test_bus_messages_carry_events_and_anything_unreadable_is_only_a_wake_up() -> None:
