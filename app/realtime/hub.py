@@ -321,8 +321,6 @@ class Hub:
             self._fan_out(seq, payload, user_id, to_supervisors)
             self._cursor = seq
 
-    deliver_local = deliver
-
     def _fan_out(self, seq: int, payload: str, user_id: int | None, to_supervisors: bool) -> None:
         # The same payload string for every recipient; no await here, so registration and
         # fan-out never interleave within one event.

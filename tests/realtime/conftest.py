@@ -127,7 +127,7 @@ async def running(settings: Settings, users: dict[str, int]) -> AsyncIterator[Se
     await ctx.bus.connect()
     hub = Hub(ctx)
     # Wired as app.main wires it: commits go to this hub at once, and on to the others by bus.
-    ctx.deliver_local = hub.deliver_local
+    ctx.deliver_local = hub.deliver
     ctx.announce = hub.announce
     await hub.start()
     app = FastAPI()
