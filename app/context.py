@@ -47,7 +47,9 @@ class AppContext:
             tx_engine=create_tx_engine(settings.database_url, engine),
             sessionmaker=create_sessionmaker(engine),
             flow=flow,
-            checkpointer=None if path is None else Checkpointer(str(path)),
+            checkpointer=None
+            if path is None
+            else Checkpointer(str(path), hold=lambda: Tx.reading(engine)),
         )
 
     def new_session(self) -> AsyncSession:

@@ -56,9 +56,10 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# The size a WAL file is cut back to when it restarts after a checkpoint (SQLite's default
-# keeps it at its largest).
-WAL_SIZE_LIMIT = 16 * 1024 * 1024
+# The most a WAL file keeps of its size when it restarts after a checkpoint (SQLite's default
+# keeps it at its largest). Large enough for what steady traffic writes between two restarts
+# (sqlite_loop.Checkpointer), so that commits write over the old WAL instead of extending it.
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 def create_engine(

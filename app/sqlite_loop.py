@@ -23,6 +23,7 @@ import logging
 import sqlite3
 import time
 from collections.abc import Awaitable, Callable, Iterable
+from contextlib import AbstractAsyncContextManager
 from typing import Any
 
 from sqlalchemy.engine import URL
@@ -33,6 +34,9 @@ log = logging.getLogger("tellonce.sqlite")
 LOCK_TIMEOUT_S = 30.0
 _FIRST_BACKOFF_S = 0.001
 _MAX_BACKOFF_S = 0.05
+# A WAL this long (8 MiB of 4 KiB pages) is made to restart at the next checkpoint: its file then
+# stays at about the size it reaches in a checkpoint's interval (at most app.db.WAL_SIZE_LIMIT).
+RESTART_FRAMES = 2048
 
 
 def _is_busy(error: sqlite3.OperationalError) -> bool:
@@ -234,11 +238,33 @@ class Checkpointer:
     never blocks the writer, and it copies each page once, however often it was rewritten since
     the last one. Commits stay as durable as before (synchronous=NORMAL: the WAL is synced at
     each checkpoint).
+
+    A checkpoint does not make the WAL start again from its beginning: the next write
+    transaction does, if it begins with every frame of the WAL copied. Under steady traffic a
+    commit lands during most checkpoints, and the WAL grows meanwhile, each commit extending
+    the file: 175 MB after 1000 back-to-back lifecycles, where it never restarted, and 16 to 22
+    MB at 50 handoffs a second, where it restarted every few seconds. A commit that extends the
+    file costs more than one that writes over it (75 against 53 us per handoff's commit). So
+    once the WAL holds `restart_frames`, the checkpoint copies what came in meanwhile while
+    `hold` keeps the server's transactions out (its one connection: they wait in the pool's
+    queue while the loop serves the rest), 2.6 to 3.9 ms; the next commit then writes from
+    the WAL's start.
     """
 
-    def __init__(self, path: str, *, interval_s: float = 1.0) -> None:
+    def __init__(
+        self,
+        path: str,
+        *,
+        interval_s: float = 1.0,
+        hold: Callable[[], AbstractAsyncContextManager[object]] | None = None,
+        restart_frames: int = RESTART_FRAMES,
+    ) -> None:
         self.path = path
         self.interval_s = interval_s
+        self.restart_frames = restart_frames
+        self._hold = hold
+        # Checkpoints that held the server's transactions back, so that the WAL could restart.
+        self.held = 0
         self._task: asyncio.Task[None] | None = None
         self._stopping = asyncio.Event()
         self._conn: sqlite3.Connection | None = None
@@ -269,9 +295,20 @@ class Checkpointer:
             if self._stopping.is_set():
                 return
             try:
-                await asyncio.to_thread(self.checkpoint)
+                await self.run_once()
             except sqlite3.Error:
                 log.exception("WAL checkpoint failed; trying again in %s s", self.interval_s)
+
+    async def run_once(self) -> tuple[int, int, int]:
+        """A passive checkpoint; then, if it left a long WAL behind, one more with the server's
+        transactions held, so that the next commit restarts the WAL (see the class)."""
+        busy, frames, done = await asyncio.to_thread(self.checkpoint)
+        # `frames` counts the WAL as this checkpoint began: commits may have added more since.
+        if busy or frames < self.restart_frames or self._hold is None:
+            return busy, frames, done
+        async with self._hold():
+            self.held += 1
+            return await asyncio.to_thread(self.checkpoint)
 
     def checkpoint(self) -> tuple[int, int, int]:
         """One passive checkpoint: (busy, frames in the WAL, frames checkpointed)."""
