@@ -52,12 +52,17 @@ Params = dict[str, Any]
 
 
 class Sql:
-    """One statement, written once; its text for each dialect is made on first use."""
+    """One statement, written once; its text for each dialect is made on first use.
 
-    __slots__ = ("_forms", "text")
+    reads: the tables whose rows' pending writes (Row) must go out before it runs; None, the
+    default, sends every pending write first.
+    """
 
-    def __init__(self, text: str) -> None:
+    __slots__ = ("_forms", "reads", "text")
+
+    def __init__(self, text: str, *, reads: Iterable[str] | None = None) -> None:
         self.text = " ".join(text.split())
+        self.reads: frozenset[str] | None = None if reads is None else frozenset(reads)
         self._forms: dict[str, tuple[str, tuple[str, ...]]] = {}
 
     def form(self, dialect: str) -> tuple[str, tuple[str, ...]]:
@@ -84,7 +89,7 @@ class Sql:
 class Db:
     """A transaction at the driver: a Tx's, or an ORM session's (Db.of); one per transaction."""
 
-    __slots__ = ("_lite", "_pg", "dialect", "flushers", "identity", "memo", "postgres")
+    __slots__ = ("_lite", "_pg", "dialect", "identity", "memo", "pending", "postgres")
 
     def __init__(self, dialect: str, driver: Any) -> None:
         self.dialect = dialect
@@ -93,8 +98,9 @@ class Db:
         self._pg: Any = driver if self.postgres else None
         # Rows read in this transaction, one object per row (Row, below).
         self.identity: dict[tuple[str, int], Any] = {}
-        # Writes still pending on those rows, run before every read and before commit.
-        self.flushers: list[Any] = []
+        # Rows with writes still pending, written before a statement that reads their table
+        # and before commit.
+        self.pending: list[Row] = []
         # Whatever a module keeps for the length of the transaction (the call context's rows).
         self.memo: dict[str, Any] = {}
 
@@ -161,14 +167,21 @@ class Db:
 
     # --- statements -------------------------------------------------------------------------
 
-    async def flush(self) -> None:
-        while self.flushers:
-            pending, self.flushers = self.flushers, []
-            for flusher in pending:
-                await flusher(self)
+    async def flush(self, tables: frozenset[str] | None = None) -> None:
+        """Write the pending rows: all of them, or those of `tables` (the others wait)."""
+        while self.pending:
+            if tables is None:
+                ready, self.pending = self.pending, []
+            else:
+                ready = [row for row in self.pending if row.TABLE in tables]
+                if not ready:
+                    return
+                self.pending = [row for row in self.pending if row.TABLE not in tables]
+            for row in ready:
+                await row._save(self)
 
     async def rows(self, sql: Sql, params: Params | None = None) -> list[Sequence[Any]]:
-        await self.flush()
+        await self.flush(sql.reads)
         return await self._run(sql, params, fetch=True)
 
     async def row(self, sql: Sql, params: Params | None = None) -> Sequence[Any] | None:
@@ -380,7 +393,11 @@ class Row:
             cls.TABLE = cls.MODEL.__tablename__
             cls.DATETIMES, cls.JSONS, cls.BOOLS = _kinds(cls.MODEL, cls.COLUMNS)
             select = f"SELECT {', '.join(cls.COLUMNS)} FROM {cls.TABLE} WHERE id = :id"
-            cls._by_id = {False: Sql(select), True: Sql(select + " {for_update}")}
+            reads = (cls.TABLE,)
+            cls._by_id = {
+                False: Sql(select, reads=reads),
+                True: Sql(select + " {for_update}", reads=reads),
+            }
             cls._updates = {}
 
     @classmethod
@@ -392,9 +409,16 @@ class Row:
 
     @classmethod
     def load(cls, db: Db, values: Sequence[Any]) -> Self:
-        """The row's object in this transaction, with the values just read (COLUMNS order)."""
+        """The row's object in this transaction, with the values just read (COLUMNS order).
+
+        On SQLite a row this transaction has read already is kept as it is: the transaction
+        holds the write lock, so the row has changed only through this object (as Row.get
+        assumes), and its pending writes are then newer than what was read.
+        """
         key = (cls.TABLE, int(values[0]))
         obj: Self | None = db.identity.get(key)
+        if obj is not None and not db.postgres:
+            return obj
         if obj is None:
             obj = cls.__new__(cls)
             obj.__dict__["_dirty"] = set()
@@ -427,7 +451,7 @@ class Row:
         state[name] = value
         dirty: set[str] = state["_dirty"]
         if not dirty:
-            state["_db"].flushers.append(self._save)
+            state["_db"].pending.append(self)
         dirty.add(name)
 
     def _to_db(self, db: Db, name: str) -> Any:

@@ -138,7 +138,8 @@ def _call_rows_sql(where: str) -> Sql:
             LEFT JOIN users g ON g.id = t.to_agent_id
         WHERE t.call_id {where}
         ORDER BY 3, 4
-        """
+        """,
+        reads=("ivr_steps", "notes", "transfers", "users"),
     )
 
 

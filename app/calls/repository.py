@@ -106,9 +106,13 @@ _INSERT_TRANSFER = Sql(
 )
 _RECORD_AGENT = Sql(
     "INSERT INTO call_agents (call_id, agent_id, at) VALUES (:call_id, :agent_id, :at) "
-    "ON CONFLICT (call_id, agent_id) DO NOTHING"
+    "ON CONFLICT (call_id, agent_id) DO NOTHING",
+    reads=("call_agents",),
 )
-_SEEN_BY = Sql("SELECT 1 FROM call_agents WHERE call_id = :call_id AND agent_id = :agent_id")
+_SEEN_BY = Sql(
+    "SELECT 1 FROM call_agents WHERE call_id = :call_id AND agent_id = :agent_id",
+    reads=("call_agents",),
+)
 
 
 async def get(db: Db, call_id: int, *, lock: bool = False) -> CallRow | None:

@@ -198,20 +198,23 @@ _FREE_AGENT = f"""
       {{rejected}}
     ORDER BY status_since, id LIMIT 1 {{skip_locked}}
     """
-_FREE_AGENT_SQL = Sql(_FREE_AGENT.replace("{rejected}", ""))
-_FREE_AGENT_NOT_SQL = Sql(_FREE_AGENT.replace("{rejected}", "AND id NOT IN {ids}"))
+_FREE_AGENT_SQL = Sql(_FREE_AGENT.replace("{rejected}", ""), reads=("users",))
+_FREE_AGENT_NOT_SQL = Sql(
+    _FREE_AGENT.replace("{rejected}", "AND id NOT IN {ids}"), reads=("users",)
+)
 _FREE_SKILLS = Sql(
     f"""
     SELECT DISTINCT skill.value FROM users, {{skills}}
     WHERE users.role = '{_AGENT}' AND users.status = '{_AVAILABLE}'
-    """
+    """,
+    reads=("users",),
 )
 _QUEUED_CALLS = f"""
     SELECT {CallRow.columns()} FROM calls WHERE state = '{_QUEUED}' {{queues}}
     ORDER BY vip DESC, queued_at, id LIMIT {MATCH_BATCH} {{skip_locked}}
     """
-_QUEUED_SQL = Sql(_QUEUED_CALLS.replace("{queues}", ""))
-_QUEUED_IN_SQL = Sql(_QUEUED_CALLS.replace("{queues}", "AND queue IN {names}"))
+_QUEUED_SQL = Sql(_QUEUED_CALLS.replace("{queues}", ""), reads=("calls",))
+_QUEUED_IN_SQL = Sql(_QUEUED_CALLS.replace("{queues}", "AND queue IN {names}"), reads=("calls",))
 
 
 async def _free_agent(db: Db, *, queue: str | None, rejected: list[int]) -> UserRow | None:
@@ -331,8 +334,8 @@ _AHEAD = f"""
     )
     """
 _EARLIER = "(queued_at < :queued_at OR (queued_at = :queued_at AND id < :id))"
-_AHEAD_OF_VIP = Sql(_AHEAD.replace("{before}", f"vip = TRUE AND {_EARLIER}"))
-_AHEAD_OF_OTHER = Sql(_AHEAD.replace("{before}", f"(vip = TRUE OR {_EARLIER})"))
+_AHEAD_OF_VIP = Sql(_AHEAD.replace("{before}", f"vip = TRUE AND {_EARLIER}"), reads=("calls",))
+_AHEAD_OF_OTHER = Sql(_AHEAD.replace("{before}", f"(vip = TRUE OR {_EARLIER})"), reads=("calls",))
 
 
 async def position(session: Unit, call: CallRow) -> int | None:
