@@ -210,11 +210,22 @@ _FREE_SKILLS = Sql(
     reads=("users",),
 )
 _QUEUED_CALLS = f"""
-    SELECT {CallRow.columns()} FROM calls WHERE state = '{_QUEUED}' {{queues}}
+    SELECT {CallRow.columns()} FROM calls WHERE state = '{_QUEUED}' {{queues}} {{held}}
     ORDER BY vip DESC, queued_at, id LIMIT {MATCH_BATCH} {{skip_locked}}
     """
-_QUEUED_SQL = Sql(_QUEUED_CALLS.replace("{queues}", ""), reads=("calls",))
-_QUEUED_IN_SQL = Sql(_QUEUED_CALLS.replace("{queues}", "AND queue IN {names}"), reads=("calls",))
+
+
+def _queued_sql(*, in_queues: bool, held: bool) -> Sql:
+    text = _QUEUED_CALLS.replace("{queues}", "AND queue IN {names}" if in_queues else "")
+    if held:
+        # The calls this transaction holds unwritten are left out, and judged as they are here.
+        return Sql(text.replace("{held}", "AND id NOT IN {ids}"), reads=())
+    return Sql(text.replace("{held}", ""), reads=("calls",))
+
+
+_QUEUED_SQL = {
+    (q, h): _queued_sql(in_queues=q, held=h) for q in (False, True) for h in (False, True)
+}
 
 
 async def _free_agent(db: Db, *, queue: str | None, rejected: list[int]) -> UserRow | None:
@@ -231,11 +242,26 @@ async def _free_skills(db: Db) -> set[str]:
 
 
 async def _queued_calls(db: Db, *, queues: set[str] | None) -> list[CallRow]:
-    if queues is None:
-        rows = await db.rows(_QUEUED_SQL)
-    else:
-        rows = await db.rows(_QUEUED_IN_SQL, {"names": db.names(sorted(queues))})
-    return [CallRow.load(db, r) for r in rows]
+    """Queued calls in the order they are offered, the first MATCH_BATCH (of `queues`).
+
+    The calls this transaction has changed and not yet written (the one just handed off) are
+    taken as they are here rather than written first for the query to read: their UPDATE then
+    goes out once, with the offer's changes.
+    """
+    held = [row for row in db.pending if isinstance(row, CallRow)]
+    params: dict[str, object] = {}
+    if queues is not None:
+        params["names"] = db.names(sorted(queues))
+    if held:
+        params["ids"] = db.ids(row.id for row in held)
+    rows = await db.rows(_QUEUED_SQL[queues is not None, bool(held)], params)
+    found = [CallRow.load(db, r) for r in rows]
+    mine = [row for row in held if row.state == _QUEUED and (queues is None or row.queue in queues)]
+    if not mine:
+        return found
+    found.extend(mine)
+    found.sort(key=lambda call: (not call.vip, call.queued_at, call.id))
+    return found[:MATCH_BATCH]
 
 
 _DUE_OFFERS = Sql(

@@ -475,6 +475,30 @@ async def test_the_offer_is_the_first_news_of_it_and_supervisors_get_no_stale_co
     assert stale == []
 
 
+async def test_a_call_waiting_in_another_queue_does_not_hold_up_a_handoff_s_offer(
+    api: Api, ws: Any
+) -> None:
+    """The handoff offers in its own commit: the calls already queued are read, the one handed
+    off is judged as the handoff left it, and each goes to an agent with its queue's skill."""
+    sup, alice = await ws("super"), await ws("alice")
+    waiting = await api.new_call(intent="loans", verify=None, caller="+15551239999")
+    await sup.next("call.updated", call_id=waiting, where=lambda d: d["state"] == "queued")
+    await api.set_status("alice", "available")  # billing and cards, no loans
+    await alice.next("agent.status", where=lambda d: d["status"] == "available")
+    call_id = await api.new_call()
+    offered = await alice.next("call.offered", call_id=call_id)
+    assert offered["data"]["queue"] == "cards"
+    await sup.next("call.offered", call_id=call_id)
+    stale = [
+        e for e in sup.seen if e["type"] == "call.updated" and e["data"]["id"] == call_id
+        and e["data"]["state"] == "queued"
+    ]  # fmt: skip
+    assert stale == [], "the handed-off call was offered by a later transaction"
+    still = await api.call(waiting)
+    assert still["state"] == "queued" and still["queue"] == "loans"
+    assert not [e for e in alice.seen if e["type"] == "call.offered" and e["data"]["id"] == waiting]
+
+
 async def test_a_call_nobody_can_take_yet_is_shown_to_supervisors_as_queued(
     api: Api, ws: Any
 ) -> None:
