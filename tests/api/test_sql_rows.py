@@ -4,6 +4,8 @@ and by the commit in any case; a statement about other tables does not wait for 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -35,17 +37,28 @@ async def an_agent(engine: AsyncEngine) -> int:
         return user.id
 
 
-async def begin(engine: AsyncEngine) -> tuple[Tx, Db]:
+@asynccontextmanager
+async def transaction(engine: AsyncEngine) -> AsyncIterator[Db]:
+    """A Tx's Db: committed (app.db.commit, which writes what is pending) unless this raises."""
     tx = await Tx.begin(engine, {})
-    return tx, await Db.of(tx)
+    try:
+        yield await Db.of(tx)
+        await commit(tx)
+    except BaseException:
+        await tx.rollback()
+        raise
+
+
+async def stored(engine: AsyncEngine, agent_id: int) -> Any:
+    async with Tx.reading(engine) as reader:
+        return await reader.row(_NAME, {"id": agent_id})
 
 
 async def test_a_change_is_written_before_its_table_is_read_and_not_before_another(
     engine: AsyncEngine,
 ) -> None:
     agent_id = await an_agent(engine)
-    tx, db = await begin(engine)
-    try:
+    async with transaction(engine) as db:
         agent = await UserRow.get(db, agent_id, lock=True)
         assert agent is not None
         agent.status = "available"
@@ -54,40 +67,29 @@ async def test_a_change_is_written_before_its_table_is_read_and_not_before_anoth
         assert await db.value(_AVAILABLE) == 1, "a read of users missed the change"
         assert db.pending == []
         agent.display_name = "Ada L."
-        await commit(tx)
-    except BaseException:
-        await tx.rollback()
-        raise
-    async with Tx.reading(engine) as reader:
-        assert await reader.row(_NAME, {"id": agent_id}) == ("Ada L.", "available")
+    assert await stored(engine, agent_id) == ("Ada L.", "available")
 
 
 async def test_a_change_left_pending_goes_out_with_the_commit(engine: AsyncEngine) -> None:
     agent_id = await an_agent(engine)
-    tx, db = await begin(engine)
-    try:
+    async with transaction(engine) as db:
         agent = await UserRow.get(db, agent_id, lock=True)
         assert agent is not None
         agent.status = "away"
         assert await db.value(_CALLS) == 0
-        await commit(tx)
-    except BaseException:
-        await tx.rollback()
-        raise
-    async with Tx.reading(engine) as reader:
-        assert await reader.row(_NAME, {"id": agent_id}) == ("Ada", "away")
+    assert await stored(engine, agent_id) == ("Ada", "away")
 
 
 async def test_a_rolled_back_change_is_never_written(engine: AsyncEngine) -> None:
     agent_id = await an_agent(engine)
-    tx, db = await begin(engine)
-    agent = await UserRow.get(db, agent_id, lock=True)
-    assert agent is not None
-    agent.status = "available"
-    assert await db.value(_AVAILABLE) == 1
-    await tx.rollback()
-    async with Tx.reading(engine) as reader:
-        assert await reader.row(_NAME, {"id": agent_id}) == ("Ada", "offline")
+    with pytest.raises(RuntimeError, match="bad input"):
+        async with transaction(engine) as db:
+            agent = await UserRow.get(db, agent_id, lock=True)
+            assert agent is not None
+            agent.status = "available"
+            assert await db.value(_AVAILABLE) == 1
+            raise RuntimeError("bad input")
+    assert await stored(engine, agent_id) == ("Ada", "offline")
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -95,19 +97,13 @@ async def test_a_row_read_again_keeps_what_the_transaction_set(engine: AsyncEngi
     """On SQLite the transaction holds the write lock: the row read again is the same object,
     with its pending change (PostgreSQL reads it again, locked, after writing the change)."""
     agent_id = await an_agent(engine)
-    tx, db = await begin(engine)
-    try:
+    unflushed = Sql(f"SELECT {UserRow.columns()} FROM users WHERE id = :id", reads=())
+    async with transaction(engine) as db:
         agent = await UserRow.get(db, agent_id, lock=True)
         assert agent is not None
         agent.status = "available"
-        values = await db.row(
-            Sql(f"SELECT {UserRow.columns()} FROM users WHERE id = :id", reads=()), {"id": agent_id}
-        )
+        values = await db.row(unflushed, {"id": agent_id})
         assert values is not None
         again = UserRow.load(db, values)
         assert again is agent
         assert again.status == "available"
-        await commit(tx)
-    except BaseException:
-        await tx.rollback()
-        raise
