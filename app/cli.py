@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import sys
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TYPE_CHECKING
 
 from pydantic import ValidationError
 
 from app.config import ConfigError, Settings, ensure_secrets, get_settings
+
+if TYPE_CHECKING:
+    from app.db import DbSession
 
 
 def _settings() -> Settings:
@@ -31,16 +34,17 @@ def _migrate(settings: Settings) -> None:
     upgrade(settings.database_url)
 
 
-async def _in_transaction(settings: Settings, work: object) -> None:
-    from app.db import commit, create_engine, create_sessionmaker
+async def in_transaction(settings: Settings, work: Callable[[DbSession], Awaitable[None]]) -> None:
+    """Run work in one transaction of its own: committed if it returns, else undone."""
+    from app.db import open_database
 
-    engine = create_engine(settings.database_url, pool_size=1)
+    database = open_database(settings.database_url)
     try:
-        async with create_sessionmaker(engine)() as session:
-            await work(session)  # type: ignore[operator]
-            await commit(session)
+        async with database.session() as session:
+            await work(session)
+            await session.commit()
     finally:
-        await engine.dispose()
+        await database.dispose()
 
 
 def cmd_migrate(args: argparse.Namespace) -> int:
@@ -59,7 +63,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     if args.demo:
         from app import demo
 
-        asyncio.run(_in_transaction(settings, demo.load))
+        asyncio.run(in_transaction(settings, demo.load))
         base = f"http://{'127.0.0.1' if args.host in ('0.0.0.0', '::') else args.host}:{args.port}"
         print(
             "Tellonce demo data loaded.\n"
@@ -73,7 +77,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
             flush=True,
         )
     app = create_app(settings)
-    _tune_gc()
     uvicorn.run(
         app,
         host=args.host,
@@ -84,23 +87,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
-# The cyclic collector's youngest generation runs after this many allocations (CPython's default
-# is 700). A request allocates some thousands of short-lived objects, nearly all freed by their
-# reference counts: with a larger first generation fewer of them are ever traversed.
-GC_GEN0_THRESHOLD = 10_000
-
-
-def _tune_gc() -> None:
-    """For the server process: what was loaded at start-up (modules, the app) is frozen out of
-    the collector's sight, so that a full collection (some 65 ms with the loop stopped, measured
-    with 50 agents after a busy minute) traverses only what the server made since."""
-    gc.collect()
-    gc.freeze()
-    _, gen1, gen2 = gc.get_threshold()
-    gc.set_threshold(GC_GEN0_THRESHOLD, gen1, gen2)
-
-
 def cmd_user_create(args: argparse.Namespace) -> int:
+    from app.auth.service import hash_secret
     from app.errors import Conflict
     from app.users import service
     from app.users.schemas import UserCreate
@@ -119,12 +107,15 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         return 2
     settings = _settings()
     _migrate(settings)
+    # Hashed before the transaction: argon2 takes tens of milliseconds, and a server running
+    # on the same SQLite file would wait for this process's lock meanwhile.
+    password_hash = hash_secret(data.password)
 
-    async def work(session: object) -> None:
-        await service.create(session, data=data)  # type: ignore[arg-type]
+    async def work(session: DbSession) -> None:
+        await service.create(session, data=data, password_hash=password_hash)
 
     try:
-        asyncio.run(_in_transaction(settings, work))
+        asyncio.run(in_transaction(settings, work))
     except Conflict as exc:
         print(f"tellonce: {exc.detail}", file=sys.stderr)
         return 1

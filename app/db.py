@@ -2,11 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+import asyncio
+import enum
+import logging
+import sqlite3
+from collections.abc import AsyncIterator, Iterable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
-from sqlalchemy import JSON, DateTime, MetaData, event, make_url
+from sqlalchemy import (
+    JSON,
+    Connection,
+    DateTime,
+    Engine,
+    Executable,
+    MetaData,
+    Result,
+    ScalarResult,
+    String,
+    event,
+)
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
     AsyncSession,
@@ -14,10 +30,10 @@ from sqlalchemy.ext.asyncio import (
     create_async_engine,
 )
 from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
-from sqlalchemy.util import await_
 
-from app import sql, sqlite_loop
+log = logging.getLogger("tellonce.db")
 
 NAMING_CONVENTION = {
     "ix": "ix_%(column_0_label)s",
@@ -26,6 +42,13 @@ NAMING_CONVENTION = {
     "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
     "pk": "pk_%(table_name)s",
 }
+
+# How long a statement waits for another process's lock on an SQLite file (`tellonce user
+# create` or a migration run beside the server) before it fails.
+SQLITE_BUSY_TIMEOUT_MS = 30_000
+# The most a WAL file keeps of its size once checkpointed (SQLite's default keeps it at its
+# largest after a burst).
+WAL_SIZE_LIMIT = 64 * 1024 * 1024
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -47,6 +70,28 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
 
 
+E = TypeVar("E", bound=enum.StrEnum)
+T = TypeVar("T")
+
+
+class EnumText(TypeDecorator[E]):
+    """A StrEnum stored as its plain text value (a VARCHAR column, no database enum type), so
+    that adding a member needs no migration; read back as the enum member."""
+
+    impl = String
+    cache_ok = True
+
+    def __init__(self, enum_class: type[E], length: int = 16) -> None:
+        super().__init__(length)
+        self.enum_class = enum_class
+
+    def process_bind_param(self, value: E | str | None, dialect: Any) -> str | None:
+        return None if value is None else self.enum_class(value).value
+
+    def process_result_value(self, value: str | None, dialect: Any) -> E | None:
+        return None if value is None else self.enum_class(value)
+
+
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING_CONVENTION)
     type_annotation_map = {datetime: UTCDateTime(), dict[str, Any]: JSON(), list[Any]: JSON()}
@@ -56,135 +101,152 @@ def utcnow() -> datetime:
     return datetime.now(UTC)
 
 
-# The most a WAL file keeps of its size when it restarts after a checkpoint (SQLite's default
-# keeps it at its largest). Large enough for what steady traffic writes between two restarts
-# (sqlite_loop.Checkpointer), so that commits write over the old WAL instead of extending it.
-WAL_SIZE_LIMIT = 64 * 1024 * 1024
+class DbSession(Protocol):
+    """The session the repositories take: SQLAlchemy's AsyncSession (PostgreSQL), or on the
+    embedded SQLite default app/sqlite.py's LoopSession, which runs SQLAlchemy's synchronous
+    Session on the event loop. Only these methods are used, so that either serves."""
 
+    async def execute(
+        self, statement: Executable, params: Any = None
+    ) -> Result[*tuple[Any, ...]]: ...
 
-def create_engine(
-    url: str, *, pool_size: int = 2, checkpoint_elsewhere: bool = False
-) -> AsyncEngine:
-    """checkpoint_elsewhere: on an SQLite file, commits never checkpoint the WAL; the server's
-    sqlite_loop.Checkpointer does, in a thread."""
-    if url.startswith("sqlite"):
-        # One connection: SQLite runs one write transaction at a time anyway, and every one of
-        # ours begins IMMEDIATE. With several connections they collided on most requests, and
-        # the loser slept in SQLite's busy handler (1 to 100 ms, polling); with one, they wait
-        # in the pool's queue and start the moment the connection comes back.
-        pool: dict[str, Any] = {} if ":memory:" in url else {"pool_size": 1, "max_overflow": 0}
-        # Statements run on the event loop, without aiosqlite's thread (see app/sqlite_loop.py).
-        path = sqlite_loop.database_path(make_url(url))
-        # No reset on return: every transaction here ends itself (a Tx commits or rolls back,
-        # an ORM session's connection rolls back on close), and without one a connection goes
-        # back to the pool with no await, hence no greenlet (app/sql.py, Tx).
-        engine = create_async_engine(
-            url, async_creator=sqlite_loop.creator(path), pool_reset_on_return=None, **pool
-        )
-        _configure_sqlite(engine, checkpoint_elsewhere=checkpoint_elsewhere and path != ":memory:")
-        return engine
-    # The ORM's pool: since the call routes and the background loops run in a Tx, only the
-    # user and customer routes, pruning and the CLI draw from it.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=6, pool_pre_ping=True)
+    async def scalar(self, statement: Executable, params: Any = None) -> Any: ...
 
+    async def scalars(self, statement: Executable, params: Any = None) -> ScalarResult[Any]: ...
 
-def create_tx_engine(url: str, engine: AsyncEngine) -> AsyncEngine:
-    """The engine whose pool Tx checks connections out of (app/sql.py).
+    async def get(
+        self,
+        entity: type[T],
+        ident: Any,
+        *,
+        populate_existing: bool = False,
+        with_for_update: bool | None = None,
+    ) -> T | None: ...
 
-    On SQLite, the engine itself: its one connection serialises every transaction. On
-    PostgreSQL, a pool of its own without pre-ping: SQLAlchemy's ping is three round trips
-    (BEGIN, a statement, ROLLBACK) per checkout, and a Tx finds a dead connection by its BEGIN
-    instead, which it needs anyway.
-    """
-    if url.startswith("sqlite"):
-        return engine
-    # With the ORM's 8, at most 30 connections per instance, as before there were two pools.
-    return create_async_engine(url, pool_size=8, max_overflow=14, pool_reset_on_return=None)
+    def add(self, instance: object) -> None: ...
 
+    def add_all(self, instances: Iterable[object]) -> None: ...
 
-def _configure_sqlite(engine: AsyncEngine, *, checkpoint_elsewhere: bool) -> None:
-    # pysqlite's own transaction handling defers BEGIN and cannot do BEGIN IMMEDIATE. Connections
-    # are opened in autocommit mode (sqlite_loop) and every transaction begins here, IMMEDIATE:
-    # it holds the write lock from its start and never fails half-way with "database is locked"
-    # when it upgrades from reading to writing.
-    @event.listens_for(engine.sync_engine, "connect")
-    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
-        cursor = dbapi_connection.cursor()
-        cursor.execute("PRAGMA journal_mode=WAL")
-        cursor.execute("PRAGMA foreign_keys=ON")
-        cursor.execute("PRAGMA synchronous=NORMAL")
-        # Never wait for a lock inside SQLite, on the loop: sqlite_loop retries asynchronously.
-        cursor.execute("PRAGMA busy_timeout=0")
-        if checkpoint_elsewhere:
-            cursor.execute("PRAGMA wal_autocheckpoint=0")
-            # After a burst, the WAL file goes back to at most this size when it restarts.
-            cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
-        cursor.close()
+    async def flush(self) -> None: ...
 
-    @event.listens_for(engine.sync_engine, "begin")
-    def _on_begin(conn: Any) -> None:
-        # Straight to the driver: through exec_driver_sql this one statement cost some 80 us.
-        await_(conn.connection.driver_connection.begin_immediate())
+    def begin_nested(self) -> AbstractAsyncContextManager[Any]: ...
 
+    def in_transaction(self) -> bool: ...
 
-def create_sessionmaker(engine: AsyncEngine) -> async_sessionmaker[AsyncSession]:
-    return async_sessionmaker(engine, expire_on_commit=False, autoflush=False)
-
-
-class Unit(Protocol):
-    """One transaction as the services see it: an AsyncSession, or a Tx (app/sql.py) that runs
-    on a pooled driver connection without SQLAlchemy's session. Either keeps in `info` the app's
-    context, its hooks, its pending events and its Db."""
-
-    @property
-    def info(self) -> dict[Any, Any]: ...
+    def get_bind(self) -> Engine | Connection: ...
 
     async def commit(self) -> None: ...
 
     async def rollback(self) -> None: ...
 
 
-AfterCommit = Callable[[], Awaitable[None] | None]
-BeforeCommit = Callable[[Any], Awaitable[None]]
+class Database(Protocol):
+    """Where sessions come from: `async with database.session() as session` (closed at the
+    end, its transaction rolled back unless committed)."""
+
+    def session(self) -> AbstractAsyncContextManager[DbSession]: ...
+
+    async def dispose(self) -> None: ...
 
 
-def before_commit(session: Unit, key: str, hook: BeforeCommit, *, last: bool = False) -> None:
-    """Run hook once, inside the transaction, just before it commits; `last` after the others."""
-    hooks: dict[str, tuple[BeforeCommit, bool]] = session.info.setdefault("before_commit", {})
-    hooks[key] = (hook, last)
+class AsyncDatabase:
+    """A database behind an async driver (asyncpg): SQLAlchemy's AsyncSession."""
+
+    def __init__(self, url: str, *, pool_size: int = 8) -> None:
+        self.engine = create_engine(url, pool_size=pool_size)
+        self._sessions = async_sessionmaker(self.engine, expire_on_commit=False)
+
+    @asynccontextmanager
+    async def session(self) -> AsyncIterator[AsyncSession]:
+        async with self._sessions() as session:
+            yield session
+
+    async def dispose(self) -> None:
+        await self.engine.dispose()
 
 
-def after_commit(session: Unit, key: str, hook: AfterCommit) -> None:
-    """Run hook once after this session's transaction commits (dropped on rollback)."""
-    hooks: dict[str, AfterCommit] = session.info.setdefault("after_commit", {})
-    hooks[key] = hook
+def open_database(url: str) -> Database:
+    """The embedded SQLite default runs on the event loop (app/sqlite.py); others, async."""
+    if url.startswith("sqlite"):
+        from app.sqlite import LoopDatabase
+
+        return LoopDatabase(url)
+    return AsyncDatabase(url)
 
 
-async def run_after_commit(session: Unit) -> None:
-    hooks: dict[str, AfterCommit] = session.info.pop("after_commit", {})
-    for hook in hooks.values():
-        result = hook()
-        if result is not None:
-            await result
+def create_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
+    """An async engine: the server's on PostgreSQL; Alembic's and the tests' on either."""
+    if url.startswith("sqlite"):
+        if ":memory:" in url or url.rstrip("/").endswith(":"):
+            engine = create_async_engine(url, poolclass=StaticPool)
+        else:
+            engine = create_async_engine(url, pool_size=1, max_overflow=0)
+        configure_sqlite(engine.sync_engine, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
+        return engine
+    return create_async_engine(url, pool_size=pool_size, max_overflow=14, pool_pre_ping=True)
 
 
-async def end_for_now(session: AsyncSession) -> None:
-    """Commit what the session read so far, before slow work that needs no database: on SQLite
-    every transaction holds the write lock from its start, and every other request waits for it.
-    The session's next statement begins a new transaction. Nothing may be pending yet."""
-    assert not session.info.get("before_commit") and not session.info.get("outbox")
-    # The Db of this transaction is bound to its connection, which goes back to the pool.
-    session.info.pop("db", None)
-    await session.commit()
+def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
+    """WAL, foreign keys, and transactions that begin IMMEDIATE (SQLAlchemy's documented recipe
+    for the pysqlite and aiosqlite drivers): a transaction holds the write lock from its start,
+    so it never fails half-way with "database is locked" when it goes from reading to writing."""
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(dbapi_connection: Any, connection_record: Any) -> None:
+        # The driver's own transaction handling off: it would BEGIN DEFERRED.
+        dbapi_connection.isolation_level = None
+        cursor = dbapi_connection.cursor()
+        cursor.execute("PRAGMA journal_mode=WAL")
+        cursor.execute("PRAGMA foreign_keys=ON")
+        cursor.execute("PRAGMA synchronous=NORMAL")
+        cursor.execute(f"PRAGMA busy_timeout={busy_timeout_ms}")
+        cursor.execute(f"PRAGMA journal_size_limit={WAL_SIZE_LIMIT}")
+        cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _on_begin(conn: Connection) -> None:
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
 
 
-async def commit(session: Unit) -> None:
-    """Commit the transaction, then run its after-commit hooks."""
-    # A hook may queue others (an offer made before commit writes events): run until none is left.
-    while hooks := session.info.pop("before_commit", None):
-        ordered: list[tuple[BeforeCommit, bool]] = list(hooks.values())
-        for hook, _ in sorted(ordered, key=lambda item: item[1]):
-            await hook(session)
-    await sql.flush(session)
-    await session.commit()
-    await run_after_commit(session)
+def dialect_name(session: DbSession) -> str:
+    return session.get_bind().dialect.name
+
+
+M = TypeVar("M", bound=Base)
+
+
+async def get_locked(session: DbSession, model: type[M], pk: int) -> M | None:
+    """The row by primary key, locked for this transaction's writes.
+
+    On PostgreSQL, SELECT ... FOR UPDATE, read afresh even if the session holds the row. On
+    SQLite every transaction here begins IMMEDIATE and so holds the whole database: a row the
+    session has read in it is current, and is taken without a statement.
+    """
+    if dialect_name(session) == "sqlite":
+        return await session.get(model, pk)
+    return await session.get(model, pk, with_for_update=True, populate_existing=True)
+
+
+async def checkpoint_wal_forever(path: str, *, interval_s: float = 1.0) -> None:
+    """Copy an SQLite file's WAL into the database file every interval, in a thread, on a
+    connection of its own. A PASSIVE checkpoint never blocks the server's writes; it keeps the
+    file itself current (a copy of it alone holds recent calls), and leaves little for SQLite's
+    automatic checkpoint, which bounds the WAL, to copy inside a commit."""
+    conn = sqlite3.connect(path, isolation_level=None, check_same_thread=False)
+    try:
+        conn.execute(f"PRAGMA busy_timeout={SQLITE_BUSY_TIMEOUT_MS}")
+        while True:
+            await asyncio.sleep(interval_s)
+            job = asyncio.create_task(
+                asyncio.to_thread(conn.execute, "PRAGMA wal_checkpoint(PASSIVE)")
+            )
+            try:
+                # Shielded: a thread cannot be stopped, and the connection closes after it.
+                await asyncio.shield(job)
+            except asyncio.CancelledError:
+                await asyncio.wait([job])
+                raise
+            except sqlite3.Error:
+                log.exception("WAL checkpoint failed; trying again in %s s", interval_s)
+    finally:
+        conn.close()

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from datetime import timedelta
 
-from sqlalchemy import select
-from sqlalchemy.ext.asyncio import AsyncSession
-
+from app.auth.service import hash_secret_async
+from app.calls import repository as call_repository
 from app.calls.models import Call
+from app.calls.states import CallState
+from app.customers import repository as customer_repository
 from app.customers import service as customers
 from app.customers.schemas import CustomerCreate
-from app.db import utcnow
+from app.db import DbSession, utcnow
+from app.users import repository as user_repository
 from app.users import service as users
 from app.users.models import Role
 from app.users.schemas import UserCreate
@@ -42,12 +44,14 @@ CUSTOMERS = [
 ]
 
 
-async def load(session: AsyncSession) -> None:
-    """Idempotent: what exists already is left as it is."""
+async def load(session: DbSession) -> None:
+    """Idempotent: what exists already is left as it is. The demo's secrets are hashed inside
+    its one transaction: it runs before the server serves, with nobody waiting."""
     for username, name, role, skills in USERS:
-        if await users.get_by_username(session, username=username) is None:
+        if await user_repository.get_by_username(session, username) is None:
             await users.create(
                 session,
+                password_hash=await hash_secret_async(DEMO_PASSWORD),
                 data=UserCreate(
                     username=username,
                     password=DEMO_PASSWORD,
@@ -57,9 +61,10 @@ async def load(session: AsyncSession) -> None:
                 ),
             )
     for name, account, pin, phones, segment, language in CUSTOMERS:
-        if await customers.get_by_account(session, account_number=account) is None:
+        if await customer_repository.get_by_account(session, account) is None:
             await customers.create(
                 session,
+                pin_hash=await hash_secret_async(pin),
                 data=CustomerCreate(
                     name=name,
                     account_number=account,
@@ -69,12 +74,9 @@ async def load(session: AsyncSession) -> None:
                     language=language,
                 ),
             )
-    jane = await customers.get_by_account(session, account_number="12345678")
+    jane = await customer_repository.get_by_account(session, "12345678")
     assert jane is not None
-    has_history = (
-        await session.execute(select(Call.id).where(Call.customer_id == jane.id).limit(1))
-    ).first()
-    if has_history is None:
+    if not await call_repository.history(session, [jane.id], per_customer=1):
         now = utcnow()
         past = [
             (40, "billing", "billing", "resolved", "positive", 5, False),
@@ -85,7 +87,7 @@ async def load(session: AsyncSession) -> None:
             start = now - timedelta(days=days, minutes=7)
             session.add(
                 Call(
-                    state="ended",
+                    state=CallState.ended,
                     caller_number="+15551230001",
                     language="en",
                     customer_id=jane.id,

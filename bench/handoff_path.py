@@ -4,7 +4,7 @@
     python3 -m bench.handoff_path --smoke         # a few, to see that it runs (CI)
 
 The app runs in this process on a fresh SQLite file, its lifespan started (hub, router loop,
-WAL checkpointer). Each lifecycle creates a call, hands it off, accepts and wraps it, back to
+WAL checkpoints). Each lifecycle creates a call, hands it off, accepts and wraps it, back to
 back. The handoff is one request to the ASGI app itself; this prints, as medians over the
 handoffs, its time from the request to the offer's fan-out to the agent's sockets (what the
 screen pop waits for in the server) and to the end of the response. The network, uvicorn and
@@ -73,7 +73,6 @@ def handoff_scope(call_id: int, ivr_key: str) -> dict[str, Any]:
 
 
 async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
-    from app.cli import _tune_gc
     from app.config import Settings, resolve_ivr_api_key
     from app.main import create_app
 
@@ -82,9 +81,9 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
     assert ivr_key is not None
     app = create_app(settings)
     async with app.router.lifespan_context(app):
-        ctx = app.state.ctx
+        hub = app.state.ctx.hub
         fanned_out: dict[int, float] = {}
-        deliver = ctx.deliver_local
+        deliver = hub.deliver
 
         def timed_deliver(events: list[tuple[int, str, int | None, bool]]) -> None:
             now = time.perf_counter()
@@ -93,13 +92,12 @@ async def run(args: argparse.Namespace, url: str) -> dict[str, Any]:
                     fanned_out[json.loads(payload)["data"]["id"]] = now
             deliver(events)
 
-        ctx.deliver_local = timed_deliver
+        hub.deliver = timed_deliver
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://bench") as http:
             supervisor_token, agents = await setup_agents(http, args.agents)
             supervisor = {"authorization": f"Bearer {supervisor_token}"}
             ivr = {"authorization": f"Bearer {ivr_key}"}
-            _tune_gc()  # as `tellonce serve` does once the app is loaded
             to_fan_out: list[float] = []
             whole: list[float] = []
             for n in range(args.calls):

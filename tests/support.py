@@ -86,7 +86,7 @@ class LiveServer:
 
 def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveServer:
     from app import demo as demo_data
-    from app.cli import _in_transaction
+    from app.cli import in_transaction
     from app.main import create_app
 
     settings = Settings(
@@ -98,7 +98,7 @@ def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveSer
     if demo:
         # In a thread of its own: async tests may start a server while their loop runs.
         with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, _in_transaction(settings, demo_data.load)).result()
+            pool.submit(asyncio.run, in_transaction(settings, demo_data.load)).result()
     port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

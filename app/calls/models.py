@@ -2,27 +2,27 @@
 
 from __future__ import annotations
 
-import enum
 from datetime import datetime
 from typing import Any
 
 from sqlalchemy import ForeignKey, Index, String, Text
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.calls.states import FINAL_STATES, CallState, check
+from app.db import Base, EnumText, utcnow
+
+__all__ = [
+    "ESCALATIONS",
+    "FINAL_STATES",
+    "Call",
+    "CallAgent",
+    "CallState",
+    "IvrStep",
+    "Note",
+    "Transfer",
+]
 
 
-class CallState(enum.StrEnum):
-    ivr = "ivr"
-    queued = "queued"
-    offered = "offered"
-    connected = "connected"
-    wrapup = "wrapup"
-    ended = "ended"
-    abandoned = "abandoned"
-
-
-FINAL_STATES = (CallState.ended.value, CallState.abandoned.value)
 ESCALATIONS = "escalations"
 
 
@@ -31,7 +31,7 @@ class Call(Base):
     __table_args__ = (Index("ix_calls_state_queue", "state", "queue"),)
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    state: Mapped[str] = mapped_column(String(16), default=CallState.ivr.value)
+    state: Mapped[CallState] = mapped_column(EnumText(CallState), default=CallState.ivr)
     caller_number: Mapped[str] = mapped_column(String(20))
     language: Mapped[str | None] = mapped_column(String(8), default=None)
     customer_id: Mapped[int | None] = mapped_column(
@@ -67,6 +67,11 @@ class Call(Base):
     first_connected_at: Mapped[datetime | None] = mapped_column(default=None)
     hungup_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    def move_to(self, state: CallState) -> None:
+        """The one way a call changes state: a move app/calls/states.py does not list is 409."""
+        check(self.state, state)
+        self.state = state
 
 
 class CallAgent(Base):

@@ -1,191 +1,250 @@
-"""Calls and what travels with them, as the call lifecycle reads and writes them (app/sql.py)."""
+"""Queries of calls and what travels with them: IVR steps, notes, transfers, who saw them.
+
+Statements are built once, at import, with named parameters: building one costs SQLAlchemy
+several times what running it does (docs/ARCHITECTURE.md).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Collection, Sequence
 from datetime import datetime
-from typing import Any
 
-from app.calls.models import FINAL_STATES, Call, CallState
-from app.db import utcnow
-from app.sql import Db, Row, Sql
+from sqlalchemy import BindParameter, Select, and_, bindparam, func, or_, select
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import aliased
 
+from app.calls.models import Call, CallAgent, IvrStep, Note, Transfer
+from app.calls.states import ACTIVE_STATES, FINAL_STATES, CallState
+from app.db import DbSession, dialect_name, get_locked, utcnow
+from app.users.models import User
 
-class CallRow(Row):
-    MODEL = Call
-    COLUMNS = (
-        "id",
-        "state",
-        "caller_number",
-        "language",
-        "customer_id",
-        "caller_known",
-        "verified",
-        "verify_method",
-        "verified_at",
-        "verify_failures",
-        "intent",
-        "queue",
-        "escalation_reason",
-        "utterance",
-        "collected",
-        "vip",
-        "agent_id",
-        "offer_expires_at",
-        "rejected_by",
-        "announced_position",
-        "disposition",
-        "sentiment",
-        "csat",
-        "had_to_repeat",
-        "created_at",
-        "queued_at",
-        "first_queued_at",
-        "connected_at",
-        "first_connected_at",
-        "hungup_at",
-        "ended_at",
-    )
-
-    id: int
-    state: str
-    caller_number: str
-    language: str | None
-    customer_id: int | None
-    caller_known: bool
-    verified: bool
-    verify_method: str | None
-    verified_at: datetime | None
-    verify_failures: int
-    intent: str | None
-    queue: str | None
-    escalation_reason: str | None
-    utterance: str | None
-    collected: dict[str, Any]
-    vip: bool
-    agent_id: int | None
-    offer_expires_at: datetime | None
-    rejected_by: list[Any]
-    announced_position: int | None
-    disposition: str | None
-    sentiment: str | None
-    csat: int | None
-    had_to_repeat: bool | None
-    created_at: datetime
-    queued_at: datetime | None
-    first_queued_at: datetime | None
-    connected_at: datetime | None
-    first_connected_at: datetime | None
-    hungup_at: datetime | None
-    ended_at: datetime | None
+ESCALATIONS = "escalations"
+# Queued calls in the order they are offered: vip callers first, then the longest waiting.
+OFFER_ORDER = (Call.vip.desc(), Call.queued_at, Call.id)
 
 
-FINAL = ", ".join(f"'{s}'" for s in FINAL_STATES)
-ACTIVE = ", ".join(
-    f"'{s}'" for s in (CallState.queued.value, CallState.offered.value, CallState.connected.value)
-)
-
-_INSERT_CALL = Sql(
-    f"""
-    INSERT INTO calls (state, caller_number, language, customer_id, caller_known, verified,
-        verify_failures, collected, vip, rejected_by, created_at)
-    VALUES (:state, :caller_number, :language, :customer_id, :caller_known, FALSE, 0,
-        :collected, :vip, :rejected_by, :created_at)
-    RETURNING {CallRow.columns()}
-    """
-)
-_INSERT_STEP = Sql(
-    "INSERT INTO ivr_steps (call_id, node, prompt, input, at) "
-    "VALUES (:call_id, :node, :prompt, :input, :at)"
-)
-_INSERT_NOTE = Sql(
-    "INSERT INTO notes (call_id, author_id, text, at) VALUES (:call_id, :author_id, :text, :at)"
-)
-_INSERT_TRANSFER = Sql(
-    "INSERT INTO transfers (call_id, from_agent_id, to_queue, to_agent_id, note, at) "
-    "VALUES (:call_id, :from_agent_id, :to_queue, :to_agent_id, :note, :at)"
-)
-_RECORD_AGENT = Sql(
-    "INSERT INTO call_agents (call_id, agent_id, at) VALUES (:call_id, :agent_id, :at) "
-    "ON CONFLICT (call_id, agent_id) DO NOTHING",
-    reads=("call_agents",),
-)
-_SEEN_BY = Sql(
-    "SELECT 1 FROM call_agents WHERE call_id = :call_id AND agent_id = :agent_id",
-    reads=("call_agents",),
-)
+async def get(session: DbSession, call_id: int, *, lock: bool = False) -> Call | None:
+    if lock:
+        return await get_locked(session, Call, call_id)
+    return await session.get(Call, call_id)
 
 
-async def get(db: Db, call_id: int, *, lock: bool = False) -> CallRow | None:
-    return await CallRow.get(db, call_id, lock=lock)
+async def insert(session: DbSession, call: Call) -> Call:
+    session.add(call)
+    await session.flush()
+    return call
 
 
-async def insert(
-    db: Db,
-    *,
-    caller_number: str,
-    language: str | None,
-    customer_id: int | None,
-    vip: bool,
-) -> CallRow:
-    values = await db.run(
-        _INSERT_CALL,
-        {
-            "state": CallState.ivr.value,
-            "caller_number": caller_number,
-            "language": language,
-            "customer_id": customer_id,
-            "caller_known": customer_id is not None,
-            "collected": db.json_in({}),
-            "vip": vip,
-            "rejected_by": db.json_in([]),
-            "created_at": db.ts(utcnow()),
-        },
-    )
-    return CallRow.load(db, values[0])
+def add_step(session: DbSession, step: IvrStep) -> None:
+    session.add(step)
 
 
-async def add_step(
-    db: Db, *, call_id: int, node: str, prompt: str, input: str | None, at: datetime
-) -> None:
-    await db.run(
-        _INSERT_STEP,
-        {"call_id": call_id, "node": node, "prompt": prompt, "input": input, "at": db.ts(at)},
-    )
+def add_note(session: DbSession, note: Note) -> None:
+    session.add(note)
 
 
-async def add_note(db: Db, *, call_id: int, author_id: int | None, text: str, at: datetime) -> None:
-    await db.run(
-        _INSERT_NOTE, {"call_id": call_id, "author_id": author_id, "text": text, "at": db.ts(at)}
-    )
+def add_transfer(session: DbSession, transfer: Transfer) -> None:
+    session.add(transfer)
 
 
-async def add_transfer(
-    db: Db,
-    *,
-    call_id: int,
-    from_agent_id: int | None,
-    to_queue: str | None,
-    to_agent_id: int | None,
-    note: str | None,
-    at: datetime,
-) -> None:
-    await db.run(
-        _INSERT_TRANSFER,
-        {
-            "call_id": call_id,
-            "from_agent_id": from_agent_id,
-            "to_queue": to_queue,
-            "to_agent_id": to_agent_id,
-            "note": note,
-            "at": db.ts(at),
-        },
-    )
+_RECORD_AGENT = {
+    dialect: insert(CallAgent)
+    .values(call_id=bindparam("call_id"), agent_id=bindparam("agent_id"), at=bindparam("at"))
+    .on_conflict_do_nothing(index_elements=[CallAgent.call_id, CallAgent.agent_id])
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
 
 
-async def record_agent(db: Db, *, call_id: int, agent_id: int) -> None:
+async def record_agent(session: DbSession, *, call_id: int, agent_id: int) -> None:
     """The agent may see this call and its customer from now on (kept if present)."""
-    await db.run(_RECORD_AGENT, {"call_id": call_id, "agent_id": agent_id, "at": db.ts(utcnow())})
+    params = {"call_id": call_id, "agent_id": agent_id, "at": utcnow()}
+    await session.execute(_RECORD_AGENT[dialect_name(session)], params)
 
 
-async def seen_by(db: Db, *, call_id: int, agent_id: int) -> bool:
-    return await db.row(_SEEN_BY, {"call_id": call_id, "agent_id": agent_id}) is not None
+_SEEN_BY = select(CallAgent.call_id).where(
+    CallAgent.call_id == bindparam("call_id"), CallAgent.agent_id == bindparam("agent_id")
+)
+
+
+async def seen_by(session: DbSession, *, call_id: int, agent_id: int) -> bool:
+    found = await session.scalar(_SEEN_BY, {"call_id": call_id, "agent_id": agent_id})
+    return found is not None
+
+
+async def listed(
+    session: DbSession,
+    *,
+    seen_by_agent: int | None,
+    state: CallState | None,
+    queue: str | None,
+    limit: int,
+) -> Sequence[Call]:
+    """Newest first; seen_by_agent: only the calls ever offered or assigned to that agent."""
+    query = select(Call).order_by(Call.created_at.desc(), Call.id.desc()).limit(limit)
+    if seen_by_agent is not None:
+        query = query.join(
+            CallAgent, and_(CallAgent.call_id == Call.id, CallAgent.agent_id == seen_by_agent)
+        )
+    if state is not None:
+        query = query.where(Call.state == state)
+    if queue is not None:
+        query = query.where(Call.queue == queue)
+    return (await session.scalars(query)).all()
+
+
+_ACTIVE_ESCALATIONS = (
+    select(Call)
+    .where(Call.queue == ESCALATIONS, Call.state.in_(ACTIVE_STATES))
+    .order_by(*OFFER_ORDER)
+)
+
+
+async def active_escalations(session: DbSession) -> Sequence[Call]:
+    return (await session.scalars(_ACTIVE_ESCALATIONS)).all()
+
+
+_QUEUED = (
+    select(Call)
+    .where(Call.state == CallState.queued)
+    .order_by(*OFFER_ORDER)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+_QUEUED_IN = _QUEUED.where(Call.queue.in_(bindparam("queues", expanding=True)))
+
+
+async def queued(
+    session: DbSession, *, queues: Collection[str] | None, limit: int
+) -> Sequence[Call]:
+    """Queued calls in offer order (of `queues`), locked; rows others hold are skipped."""
+    if queues is None:
+        return (await session.scalars(_QUEUED, {"limit": limit})).all()
+    params = {"limit": limit, "queues": sorted(queues)}
+    return (await session.scalars(_QUEUED_IN, params)).all()
+
+
+_DUE_OFFERS = (
+    select(Call)
+    .where(Call.state == CallState.offered, Call.offer_expires_at <= bindparam("now"))
+    .order_by(Call.offer_expires_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+async def due_offers(session: DbSession, *, now: datetime, limit: int) -> Sequence[Call]:
+    return (await session.scalars(_DUE_OFFERS, {"now": now, "limit": limit})).all()
+
+
+_NEXT_OFFER_EXPIRY = select(func.min(Call.offer_expires_at)).where(Call.state == CallState.offered)
+
+
+async def next_offer_expiry(session: DbSession) -> datetime | None:
+    return await session.scalar(_NEXT_OFFER_EXPIRY)
+
+
+_WAITING = (
+    select(Call.queue, func.count(), func.min(Call.queued_at))
+    .where(Call.state == CallState.queued, Call.queue.is_not(None))
+    .group_by(Call.queue)
+)
+
+
+async def waiting(session: DbSession) -> dict[str, tuple[int, datetime | None]]:
+    """queue -> (calls queued, when the longest waiting of them was queued)."""
+    rows = (await session.execute(_WAITING)).all()
+    return {str(q): (int(n), oldest) for q, n, oldest in rows}
+
+
+def _ahead(*, vip: bool) -> Select[int]:
+    """The calls of a queue offered before a given one: those on offer, then vip callers, then
+    whoever was queued earlier."""
+    earlier = or_(
+        Call.queued_at < bindparam("queued_at"),
+        and_(Call.queued_at == bindparam("queued_at"), Call.id < bindparam("id")),
+    )
+    before = and_(Call.vip.is_(True), earlier) if vip else or_(Call.vip.is_(True), earlier)
+    return select(func.count()).where(
+        Call.queue == bindparam("queue"),
+        Call.id != bindparam("id"),
+        or_(Call.state == CallState.offered, and_(Call.state == CallState.queued, before)),
+    )
+
+
+_AHEAD = {vip: _ahead(vip=vip) for vip in (False, True)}
+
+
+async def count_ahead(session: DbSession, call: Call) -> int:
+    assert call.queued_at is not None
+    params = {"queue": call.queue, "id": call.id, "queued_at": call.queued_at}
+    return int(await session.scalar(_AHEAD[call.vip], params) or 0)
+
+
+# --- what a call context needs besides the call's own row ---------------------------------------
+
+_CALL_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
+_STEPS = select(IvrStep).where(IvrStep.call_id.in_(_CALL_IDS)).order_by(IvrStep.at, IvrStep.id)
+_NOTES = (
+    select(Note, User.display_name)
+    .outerjoin(User, User.id == Note.author_id)
+    .where(Note.call_id.in_(_CALL_IDS))
+    .order_by(Note.at, Note.id)
+)
+_SOURCE, _TARGET = aliased(User), aliased(User)
+_TRANSFERS = (
+    select(Transfer, _SOURCE.display_name, _TARGET.display_name)
+    .outerjoin(_SOURCE, _SOURCE.id == Transfer.from_agent_id)
+    .outerjoin(_TARGET, _TARGET.id == Transfer.to_agent_id)
+    .where(Transfer.call_id.in_(_CALL_IDS))
+    .order_by(Transfer.at, Transfer.id)
+)
+
+
+async def steps(session: DbSession, call_ids: Collection[int]) -> Sequence[IvrStep]:
+    return (await session.scalars(_STEPS, {"ids": list(call_ids)})).all()
+
+
+async def notes(session: DbSession, call_ids: Collection[int]) -> Sequence[tuple[Note, str | None]]:
+    """Notes with their author's display name."""
+    return (await session.execute(_NOTES, {"ids": list(call_ids)})).all()
+
+
+async def transfers(
+    session: DbSession, call_ids: Collection[int]
+) -> Sequence[tuple[Transfer, str | None, str | None]]:
+    """Transfers with the display names of the agent it came from and the one it went to."""
+    return (await session.execute(_TRANSFERS, {"ids": list(call_ids)})).all()
+
+
+def _history() -> Select[Call]:
+    rank = (
+        func.row_number()
+        .over(partition_by=Call.customer_id, order_by=(Call.created_at.desc(), Call.id.desc()))
+        .label("rank")
+    )
+    ranked = (
+        select(Call.id, rank)
+        .where(
+            Call.customer_id.in_(bindparam("customer_ids", expanding=True)),
+            Call.state.in_(FINAL_STATES),
+        )
+        .subquery()
+    )
+    return (
+        select(Call)
+        .join(ranked, ranked.c.id == Call.id)
+        .where(ranked.c.rank <= bindparam("per_customer"))
+        .order_by(Call.created_at.desc(), Call.id.desc())
+    )
+
+
+_HISTORY = _history()
+
+
+async def history(
+    session: DbSession, customer_ids: Collection[int], *, per_customer: int
+) -> Sequence[Call]:
+    """Each customer's newest calls in a final state, at most per_customer each, newest first."""
+    params = {"customer_ids": list(customer_ids), "per_customer": per_customer}
+    return (await session.scalars(_HISTORY, params)).all()

@@ -7,6 +7,7 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from app.calls.states import CallState
 from app.customers.schemas import CustomerBrief
 from app.validation import E164, Id, Text, Word
 
@@ -34,7 +35,7 @@ class CallCreate(Strict):
 
 class CallCreated(BaseModel):
     id: int
-    state: str
+    state: CallState
     caller_known: bool
 
 
@@ -66,7 +67,7 @@ class HandoffIn(Strict):
 
 class QueuedOut(BaseModel):
     id: int
-    state: str
+    state: CallState
     queue: str
     position: int
 
@@ -77,7 +78,7 @@ class SurveyIn(Strict):
 
 
 class PositionOut(BaseModel):
-    state: str
+    state: CallState
     queue: str | None
     position: int | None
     wait_s: float | None
@@ -162,7 +163,7 @@ class HistoryItem(BaseModel):
 
 class CallContext(BaseModel):
     id: int
-    state: str
+    state: CallState
     caller_number: str
     language: str | None
     customer: CustomerBrief | None

@@ -6,25 +6,23 @@ from typing import Annotated
 
 from fastapi import APIRouter, Path, status
 
+from app.auth.service import hash_secret_async
 from app.customers import service
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead
-from app.deps import CurrentUser, SessionDep, Supervisor, TransactionRoute
-from app.errors import NotFound
+from app.deps import CurrentUser, SupervisorOutside, Uow
 
-router = APIRouter(prefix="/api/customers", tags=["customers"], route_class=TransactionRoute)
+router = APIRouter(prefix="/api/customers", tags=["customers"])
 CustomerId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 @router.post("", response_model=CustomerRead, status_code=status.HTTP_201_CREATED)
-async def create_customer(session: SessionDep, _: Supervisor, body: CustomerCreate) -> CustomerRead:
-    return service.to_read(await service.create(session, data=body))
+async def create_customer(uow: Uow, _: SupervisorOutside, body: CustomerCreate) -> CustomerRead:
+    pin_hash = await hash_secret_async(body.pin)
+    customer = await service.create(uow.session, data=body, pin_hash=pin_hash)
+    return service.to_read(customer)
 
 
 @router.get("/{customer_id}", response_model=CustomerDetail)
-async def get_customer(
-    session: SessionDep, user: CurrentUser, customer_id: CustomerId
-) -> CustomerDetail:
-    customer = await service.get(session, customer_id=customer_id)
-    if customer is None or not await service.visible_to(session, customer=customer, user=user):
-        raise NotFound("customer not found")
-    return await service.detail(session, customer=customer)
+async def get_customer(uow: Uow, user: CurrentUser, customer_id: CustomerId) -> CustomerDetail:
+    customer = await service.visible(uow.session, customer_id=customer_id, user=user)
+    return await service.detail(uow.session, customer=customer)

@@ -7,6 +7,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from app.calls.states import CallState
 from app.validation import E164, AccountNumber, Name, Pin
 
 Segment = Literal["standard", "vip", "at_risk"]
@@ -37,7 +38,7 @@ class CustomerBrief(BaseModel):
 
 class RecentCall(BaseModel):
     id: int
-    state: str
+    state: CallState
     started_at: datetime
     intent: str | None
     queue: str | None

@@ -1,103 +1,86 @@
-"""Data access for customers: create, get, recent calls."""
+"""Customers: created by supervisors, read by whoever handled one of their calls."""
 
 from __future__ import annotations
 
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
+from datetime import datetime
 
-from app.auth.service import hash_secret_async
-from app.calls.models import Call, CallAgent, Transfer
-from app.customers.models import Customer, CustomerPhone
+from sqlalchemy.exc import IntegrityError
+
+from app.calls.models import Call
+from app.customers import repository as customers
+from app.customers.models import Customer
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead, RecentCall
-from app.db import utcnow
-from app.errors import Conflict
-from app.users.models import Role
-from app.users.repository import UserRow
+from app.db import DbSession, utcnow
+from app.errors import Conflict, NotFound
+from app.users.models import Role, User
 
 RECENT_CALLS = 20
 
 
-async def get(session: AsyncSession, *, customer_id: int) -> Customer | None:
-    return await session.get(Customer, customer_id)
-
-
-async def get_by_account(session: AsyncSession, *, account_number: str) -> Customer | None:
-    query = select(Customer).where(Customer.account_number == account_number)
-    return (await session.execute(query)).scalar_one_or_none()
-
-
-async def create(session: AsyncSession, *, data: CustomerCreate) -> Customer:
-    if await get_by_account(session, account_number=data.account_number) is not None:
+async def create(session: DbSession, *, data: CustomerCreate, pin_hash: str) -> Customer:
+    """pin_hash: the PIN hashed by the caller, before the transaction (app/auth/service.py)."""
+    if await customers.get_by_account(session, data.account_number) is not None:
         raise Conflict(f"account number {data.account_number} exists")
-    phones = list(dict.fromkeys(data.phone_numbers))
     customer = Customer(
         name=data.name,
         account_number=data.account_number,
-        pin_hash=await hash_secret_async(data.pin),
-        phone_numbers=phones,
+        pin_hash=pin_hash,
+        phone_numbers=list(dict.fromkeys(data.phone_numbers)),
         segment=data.segment,
         language=data.language,
     )
-    session.add(customer)
     try:
         async with session.begin_nested():
-            await session.flush()
-            session.add_all(CustomerPhone(number=n, customer_id=customer.id) for n in phones)
-            await session.flush()
-    except IntegrityError as exc:
+            await customers.add(session, customer)
+    except IntegrityError as exc:  # a concurrent create of the same account
         raise Conflict(f"account number {data.account_number} exists") from exc
     return customer
 
 
-async def visible_to(session: AsyncSession, *, customer: Customer, user: UserRow) -> bool:
+async def visible(session: DbSession, *, customer_id: int, user: User) -> Customer:
     """Supervisors see every customer; an agent, those of calls offered or assigned to them."""
-    if user.role == Role.supervisor:
-        return True
-    query = (
-        select(CallAgent.call_id)
-        .join(Call, Call.id == CallAgent.call_id)
-        .where(CallAgent.agent_id == user.id, Call.customer_id == customer.id)
-        .limit(1)
-    )
-    return (await session.execute(query)).first() is not None
+    customer = await customers.get(session, customer_id)
+    if customer is None or (
+        user.role != Role.supervisor
+        and not await customers.seen_by(session, customer_id=customer.id, agent_id=user.id)
+    ):
+        raise NotFound("customer not found")
+    return customer
 
 
 def to_read(customer: Customer) -> CustomerRead:
-    locked = customer.locked_until is not None and customer.locked_until > utcnow()
     read = CustomerRead.model_validate(customer, from_attributes=True)
-    read.locked = locked
+    read.locked = customer.locked_until is not None and customer.locked_until > utcnow()
     return read
 
 
-async def detail(session: AsyncSession, *, customer: Customer) -> CustomerDetail:
-    transfers = select(func.count(Transfer.id)).where(Transfer.call_id == Call.id).scalar_subquery()
-    query = (
-        select(Call, transfers)
-        .where(Call.customer_id == customer.id)
-        .order_by(Call.created_at.desc(), Call.id.desc())
-        .limit(RECENT_CALLS)
-    )
-    recent = []
-    for call, n_transfers in (await session.execute(query)).all():
-        wait = None
-        if call.first_queued_at is not None:
-            until = call.first_connected_at or call.ended_at or utcnow()
-            wait = round((until - call.first_queued_at).total_seconds(), 1)
-        recent.append(
-            RecentCall(
-                id=call.id,
-                state=call.state,
-                started_at=call.created_at,
-                intent=call.intent,
-                queue=call.queue,
-                escalation_reason=call.escalation_reason,
-                disposition=call.disposition,
-                sentiment=call.sentiment,
-                csat=call.csat,
-                had_to_repeat=call.had_to_repeat,
-                wait_s=wait,
-                transfers=n_transfers,
-            )
+async def detail(session: DbSession, *, customer: Customer) -> CustomerDetail:
+    now = utcnow()
+    recent = [
+        RecentCall(
+            id=call.id,
+            state=call.state,
+            started_at=call.created_at,
+            intent=call.intent,
+            queue=call.queue,
+            escalation_reason=call.escalation_reason,
+            disposition=call.disposition,
+            sentiment=call.sentiment,
+            csat=call.csat,
+            had_to_repeat=call.had_to_repeat,
+            wait_s=_wait_s(call, now),
+            transfers=n_transfers,
         )
+        for call, n_transfers in await customers.recent_calls(
+            session, customer.id, limit=RECENT_CALLS
+        )
+    ]
     return CustomerDetail(**to_read(customer).model_dump(), recent_calls=recent)
+
+
+def _wait_s(call: Call, now: datetime) -> float | None:
+    """From the first handoff to the first answer (or the end, or now)."""
+    if call.first_queued_at is None:
+        return None
+    until = call.first_connected_at or call.ended_at or now
+    return round((until - call.first_queued_at).total_seconds(), 1)

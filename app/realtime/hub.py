@@ -12,8 +12,9 @@ from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from app.db import utcnow
+from app.realtime import repository
 from app.realtime.outbox import CHANNEL, Committed
-from app.sql import Db, Sql
+from app.uow import unit_of_work
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -94,69 +95,39 @@ class Connection:
             waiter.set_result(None)
 
 
-_LATEST = Sql("SELECT value FROM counters WHERE name = 'events'")
-_NEWER = Sql(
-    "SELECT seq, payload, user_id, to_supervisors FROM events WHERE seq > :after "
-    f"ORDER BY seq LIMIT {BATCH}"
-)
-_REPLAY_AGENT = Sql(
-    "SELECT seq, payload FROM events WHERE seq > :after AND seq <= :upto AND user_id = :user "
-    f"ORDER BY seq LIMIT {BATCH}"
-)
-_REPLAY_SUPERVISOR = Sql(
-    "SELECT seq, payload FROM events WHERE seq > :after AND seq <= :upto "
-    f"AND (user_id = :user OR to_supervisors = TRUE) ORDER BY seq LIMIT {BATCH}"
-)
-
-
-# Events are written in seq order with their time, so the old ones are those before the first
-# one young enough to keep. Found by walking seq from the oldest, this reads only what is then
-# deleted, with no index on `at` for every commit to write. An event whose clock lagged (another
-# instance's) is deleted at a later pass.
-_FIRST_KEPT = Sql("SELECT seq FROM events WHERE at >= :cutoff ORDER BY seq LIMIT 1")
-_OLDEST = Sql("SELECT seq FROM events ORDER BY seq LIMIT 1")
-_DELETE_BELOW = Sql("DELETE FROM events WHERE seq < :below RETURNING seq")
-
-
 async def prune(ctx: AppContext, *, now: datetime) -> int:
-    """Delete the events older than RETENTION; how many."""
-    async with ctx.reader() as db:
-        oldest = await db.value(_OLDEST)
+    """Delete the events older than RETENTION, a batch per transaction; how many."""
+    async with ctx.reading() as session:
+        oldest = await repository.oldest_seq(session)
         if oldest is None:
             return 0
-        first_kept = await db.value(_FIRST_KEPT, {"cutoff": db.ts(now - RETENTION)})
+        first_kept = await repository.first_seq_since(session, since=now - RETENTION)
         if first_kept is None:
-            first_kept = await latest_seq(db) + 1
+            first_kept = await repository.latest_seq(session) + 1
     deleted = 0
-    below = int(oldest)
+    below = oldest
     while below < first_kept:
-        below = min(below + PRUNE_BATCH, int(first_kept))
-        async with ctx.tx() as tx:
-            db = await Db.of(tx)
-            deleted += len(await db.run(_DELETE_BELOW, {"below": below}))
+        below = min(below + PRUNE_BATCH, first_kept)
+        async with unit_of_work(ctx) as uow:
+            deleted += await repository.delete_below(uow.session, below=below)
     return deleted
-
-
-async def latest_seq(db: Db) -> int:
-    """The seq of the newest committed event (the counter survives pruning, max(seq) may not)."""
-    value = await db.value(_LATEST)
-    return int(value or 0)
 
 
 async def replay(
     ctx: AppContext, *, user_id: int, supervisor: bool, after: int, upto: int
 ) -> AsyncIterator[tuple[int, str]]:
     """(seq, payload) of the user's events with after < seq <= upto, in order, read in batches."""
-    sql = _REPLAY_SUPERVISOR if supervisor else _REPLAY_AGENT
     while after < upto:
-        # A short read per batch: the pooled connection is not held while the client reads.
-        async with ctx.reader() as db:
-            rows = await db.rows(sql, {"after": after, "upto": upto, "user": user_id})
+        # A short read per batch: the connection is not held while the client reads.
+        async with ctx.reading() as session:
+            rows = await repository.for_user(
+                session, user_id=user_id, supervisor=supervisor, after=after, upto=upto, limit=BATCH
+            )
         for seq, payload in rows:
-            yield int(seq), payload
+            yield seq, payload
         if len(rows) < BATCH:
             return
-        after = int(rows[-1][0])
+        after = rows[-1][0]
 
 
 class Hub:
@@ -178,8 +149,8 @@ class Hub:
 
     async def start(self) -> None:
         # Events before now are the replay's business, not the live stream's.
-        async with self._ctx.reader() as db:
-            self._cursor = await latest_seq(db)
+        async with self._ctx.reading() as session:
+            self._cursor = await repository.latest_seq(session)
         self._tasks = [
             asyncio.create_task(self._read_loop(), name="hub-reader"),
             asyncio.create_task(self._prune_loop(), name="hub-pruner"),
@@ -289,8 +260,8 @@ class Hub:
     async def _catch_up(self) -> None:
         while True:
             self.outbox_reads += 1
-            async with self._ctx.reader() as db:
-                rows = await db.rows(_NEWER, {"after": self._cursor})
+            async with self._ctx.reading() as session:
+                rows = await repository.newer(session, after=self._cursor, limit=BATCH)
             for seq, payload, user_id, to_supervisors in rows:
                 # Events of this instance may have been delivered while the read was under way.
                 if seq <= self._cursor:

@@ -14,7 +14,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from app.auth.service import decode_token
 from app.context import AppContext
-from app.realtime.hub import Connection, Hub, latest_seq, replay
+from app.realtime import repository
+from app.realtime.hub import Connection, replay
 from app.users import repository as users
 from app.users.models import Role
 
@@ -41,7 +42,8 @@ class AuthMessage(BaseModel):
 @router.websocket("/ws")
 async def events_socket(websocket: WebSocket) -> None:
     ctx: AppContext = websocket.app.state.ctx
-    hub: Hub = websocket.app.state.hub
+    hub = ctx.hub
+    assert hub is not None, "the lifespan starts the hub"
     await websocket.accept()
     auth = await _authenticate(websocket, ctx)
     if auth is None:
@@ -88,8 +90,8 @@ async def _authenticate(websocket: WebSocket, ctx: AppContext) -> _Identity | No
     user_id = None if secret is None else decode_token(secret.get_secret_value(), auth.token)
     if user_id is None:
         return None
-    async with ctx.reader() as db:
-        user = await users.get(db, user_id)
+    async with ctx.reading() as session:
+        user = await users.get(session, user_id)
     if user is None:
         return None
     return _Identity(user.id, user.role == Role.supervisor, auth.last_seq)
@@ -151,8 +153,8 @@ async def _sender(
 
 async def _latest(ctx: AppContext) -> int:
     # A function of its own, so that the long-lived sender keeps no session in its frame.
-    async with ctx.reader() as db:
-        return await latest_seq(db)
+    async with ctx.reading() as session:
+        return await repository.latest_seq(session)
 
 
 async def _close(websocket: WebSocket, code: int) -> None:

@@ -16,8 +16,8 @@ from datetime import datetime
 
 from app.context import AppContext
 from app.db import utcnow
-from app.realtime.outbox import emit
 from app.routing import service
+from app.uow import unit_of_work
 
 log = logging.getLogger("tellonce.routing")
 
@@ -73,18 +73,18 @@ class Dispatcher:
 
     async def run_once(self) -> tuple[bool, datetime | None]:
         """One pass in one transaction; returns (more to do at once, next deadline)."""
-        async with self.ctx.tx() as session:
+        async with unit_of_work(self.ctx) as uow:
             now = utcnow()
             # Every pass reads the next deadline, so nothing is due before the one it read.
             if self._due is not None and self._due <= now:
-                await service.expire_offers(session, now=now)
-                await service.end_wrapups(session, now=now)
-            offered = await service.match(session, now=now)
-            stats = await service.queue_stats(session, queues=sorted(self.ctx.flow.queues), now=now)
+                await service.expire_offers(uow, now=now)
+                await service.end_wrapups(uow, now=now)
+            offered = await service.match(uow, now=now)
+            stats = await service.queue_stats(uow, queues=sorted(self.ctx.flow.queues), now=now)
             shape = [(q.name, q.waiting, q.agents_available, q.agents_signed_in) for q in stats]
             if shape != self._last_stats:
-                emit(session, "queue.stats", [q.model_dump(mode="json") for q in stats])
+                uow.emit("queue.stats", [q.model_dump(mode="json") for q in stats])
                 self._last_stats = shape
-            deadline = await service.next_deadline(session)
+            deadline = await service.next_deadline(uow)
         self._due = deadline
         return offered >= service.MATCH_BATCH, deadline

@@ -9,7 +9,7 @@ from typing import Any
 from sqlalchemy import Index, String
 from sqlalchemy.orm import Mapped, mapped_column
 
-from app.db import Base, utcnow
+from app.db import Base, EnumText, utcnow
 
 
 class Role(enum.StrEnum):
@@ -35,11 +35,13 @@ class User(Base):
     username: Mapped[str] = mapped_column(String(64), unique=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     display_name: Mapped[str] = mapped_column(String(128))
-    role: Mapped[str] = mapped_column(String(16))
+    role: Mapped[Role] = mapped_column(EnumText(Role))
     skills: Mapped[list[Any]] = mapped_column(default=list)
-    status: Mapped[str] = mapped_column(String(16), default=AgentStatus.offline.value)
+    status: Mapped[AgentStatus] = mapped_column(EnumText(AgentStatus), default=AgentStatus.offline)
     # What the agent asked for while holding an offer or a call; applied when that ends.
-    requested_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    requested_status: Mapped[AgentStatus | None] = mapped_column(
+        EnumText(AgentStatus), default=None
+    )
     # When the status last changed: "longest idle first" orders available agents by it.
     status_since: Mapped[datetime] = mapped_column(default=utcnow)
     # End of the WRAPUP_S pause after a wrap; a timer row any instance may expire.

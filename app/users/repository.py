@@ -1,51 +1,149 @@
-"""Users as the call lifecycle reads and changes them: rows through app/sql.py, no ORM."""
+"""Queries of users: logins, and the agents that routing picks from.
+
+Statements are built once, at import, with named parameters (see app/calls/repository.py).
+An agent's skills are a JSON array; the queries that look inside it differ by dialect only in
+the function that turns the array into rows, so each such statement is built for both.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
-from app.sql import Db, Row, Sql
-from app.users.models import User
+from sqlalchemy import Select, bindparam, case, exists, func, select, true
+from sqlalchemy.sql.selectable import TableValuedAlias
 
+from app.db import DbSession, dialect_name, get_locked
+from app.users.models import AgentStatus, Role, User
 
-class UserRow(Row):
-    """A user (never the password hash): the request's own user, and agents being routed."""
-
-    MODEL = User
-    COLUMNS = (
-        "id",
-        "username",
-        "display_name",
-        "role",
-        "skills",
-        "status",
-        "requested_status",
-        "status_since",
-        "wrapup_until",
-        "created_at",
-    )
-
-    id: int
-    username: str
-    display_name: str
-    role: str
-    skills: list[Any]
-    status: str
-    requested_status: str | None
-    status_since: datetime
-    wrapup_until: datetime | None
-    created_at: datetime
+DIALECTS = ("sqlite", "postgresql")
 
 
-_NAMES = Sql("SELECT id, display_name FROM users WHERE id IN {ids}")
+async def get(session: DbSession, user_id: int, *, lock: bool = False) -> User | None:
+    if lock:
+        return await get_locked(session, User, user_id)
+    return await session.get(User, user_id)
 
 
-async def get(db: Db, user_id: int, *, lock: bool = False) -> UserRow | None:
-    return await UserRow.get(db, user_id, lock=lock)
+_BY_USERNAME = select(User).where(User.username == bindparam("username"))
 
 
-async def names(db: Db, user_ids: set[int]) -> dict[int, str]:
+async def get_by_username(session: DbSession, username: str) -> User | None:
+    return await session.scalar(_BY_USERNAME, {"username": username})
+
+
+async def list_all(session: DbSession) -> Sequence[User]:
+    return (await session.scalars(select(User).order_by(User.id))).all()
+
+
+async def list_agents(session: DbSession) -> Sequence[User]:
+    query = select(User).where(User.role == Role.agent).order_by(User.display_name, User.id)
+    return (await session.scalars(query)).all()
+
+
+_NAMES = select(User.id, User.display_name).where(User.id.in_(bindparam("ids", expanding=True)))
+
+
+async def names(session: DbSession, user_ids: set[int]) -> dict[int, str]:
     if not user_ids:
         return {}
-    return {int(i): str(n) for i, n in await db.rows(_NAMES, {"ids": db.ids(user_ids)})}
+    rows = (await session.execute(_NAMES, {"ids": sorted(user_ids)})).all()
+    return {int(i): str(n) for i, n in rows}
+
+
+def _skills(dialect: str) -> TableValuedAlias:
+    """A user's skills (a JSON array) as rows with one column, `value`."""
+    if dialect == "postgresql":
+        return func.json_array_elements_text(User.skills).table_valued("value").render_derived()
+    return func.json_each(User.skills).table_valued("value")
+
+
+_AVAILABLE_AGENT = (User.role == Role.agent, User.status == AgentStatus.available)
+
+
+def _free_agent(dialect: str, *, excluding: bool) -> Select[User]:
+    """The available agent with the skill who has been idle longest, locked; rows another
+    transaction holds are skipped (SKIP LOCKED), never waited for."""
+    skills = _skills(dialect)
+    has_skill = exists(select(1).select_from(skills).where(skills.c.value == bindparam("skill")))
+    query = (
+        select(User)
+        .where(*_AVAILABLE_AGENT, has_skill)
+        .order_by(User.status_since, User.id)
+        .limit(1)
+        .with_for_update(skip_locked=True)
+    )
+    if excluding:
+        query = query.where(User.id.not_in(bindparam("excluding", expanding=True)))
+    return query
+
+
+_FREE_AGENT = {(d, x): _free_agent(d, excluding=x) for d in DIALECTS for x in (False, True)}
+
+
+async def free_agent(
+    session: DbSession, *, queue: str, excluding: Sequence[int] = ()
+) -> User | None:
+    query = _FREE_AGENT[dialect_name(session), bool(excluding)]
+    params: dict[str, object] = {"skill": queue}
+    if excluding:
+        params["excluding"] = list(excluding)
+    return await session.scalar(query, params)
+
+
+def _free_skills(dialect: str) -> Select[str]:
+    skills = _skills(dialect)
+    return (
+        select(skills.c.value)
+        .select_from(User)
+        .join(skills, true())
+        .where(*_AVAILABLE_AGENT)
+        .distinct()
+    )
+
+
+_FREE_SKILLS = {d: _free_skills(d) for d in DIALECTS}
+
+
+async def free_skills(session: DbSession) -> set[str]:
+    """The skills of the agents available now."""
+    return {str(v) for v in (await session.scalars(_FREE_SKILLS[dialect_name(session)])).all()}
+
+
+def _per_skill(dialect: str) -> Select[str, int, int]:
+    skills = _skills(dialect)
+    available = func.sum(case((User.status == AgentStatus.available, 1), else_=0))
+    return (
+        select(skills.c.value, func.count(), available)
+        .select_from(User)
+        .join(skills, true())
+        .where(User.role == Role.agent, User.status != AgentStatus.offline)
+        .group_by(skills.c.value)
+    )
+
+
+_PER_SKILL = {d: _per_skill(d) for d in DIALECTS}
+
+
+async def per_skill(session: DbSession) -> dict[str, tuple[int, int]]:
+    """skill -> (agents signed in, agents available): a few rows, not one per agent."""
+    rows = (await session.execute(_PER_SKILL[dialect_name(session)])).all()
+    return {str(name): (int(signed_in), int(free or 0)) for name, signed_in, free in rows}
+
+
+_DUE_WRAPUPS = (
+    select(User)
+    .where(User.status == AgentStatus.wrapup, User.wrapup_until <= bindparam("now"))
+    .with_for_update(skip_locked=True)
+)
+
+
+async def due_wrapups(session: DbSession, *, now: datetime) -> Sequence[User]:
+    return (await session.scalars(_DUE_WRAPUPS, {"now": now})).all()
+
+
+_NEXT_WRAPUP_END = select(func.min(User.wrapup_until)).where(User.status == AgentStatus.wrapup)
+
+
+async def next_wrapup_end(session: DbSession) -> datetime | None:
+    return await session.scalar(_NEXT_WRAPUP_END)

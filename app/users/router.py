@@ -7,41 +7,43 @@ from typing import Annotated
 from fastapi import APIRouter, Depends, status
 from fastapi.security import OAuth2PasswordRequestForm
 
-from app.auth.service import create_token
-from app.deps import CtxDep, CurrentUser, SessionDep, Supervisor, TransactionRoute
+from app.auth.service import create_token, hash_secret_async
+from app.deps import CurrentUser, Supervisor, SupervisorOutside, Uow
 from app.errors import Unauthorized
 from app.routing import service as routing
 from app.users import service
+from app.users.models import AgentStatus
 from app.users.schemas import AgentRead, StatusUpdate, Token, TokenUser, UserCreate, UserRead
 
-router = APIRouter(prefix="/api", tags=["users"], route_class=TransactionRoute)
+router = APIRouter(prefix="/api", tags=["users"])
 
 
 @router.post("/auth/token", response_model=Token)
-async def token(
-    ctx: CtxDep, session: SessionDep, form: Annotated[OAuth2PasswordRequestForm, Depends()]
-) -> Token:
-    user = await service.authenticate(session, username=form.username, password=form.password)
+async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
+    user = await service.authenticate(uow, username=form.username, password=form.password)
     if user is None:
         raise Unauthorized("wrong username or password")
-    assert ctx.settings.secret_key is not None
+    secret = uow.ctx.settings.secret_key
+    assert secret is not None, "ensure_secrets sets it"
     access_token = create_token(
-        ctx.settings.secret_key.get_secret_value(),
+        secret.get_secret_value(),
         user_id=user.id,
         role=user.role,
-        ttl_s=ctx.settings.token_ttl_s,
+        ttl_s=uow.ctx.settings.token_ttl_s,
     )
     return Token(access_token=access_token, user=TokenUser.model_validate(user))
 
 
 @router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
-async def create_user(session: SessionDep, _: Supervisor, body: UserCreate) -> UserRead:
-    return UserRead.model_validate(await service.create(session, data=body))
+async def create_user(uow: Uow, _: SupervisorOutside, body: UserCreate) -> UserRead:
+    password_hash = await hash_secret_async(body.password)
+    user = await service.create(uow.session, data=body, password_hash=password_hash)
+    return UserRead.model_validate(user)
 
 
 @router.get("/users", response_model=list[UserRead])
-async def list_users(session: SessionDep, _: Supervisor) -> list[UserRead]:
-    return [UserRead.model_validate(u) for u in await service.list_all(session)]
+async def list_users(uow: Uow, _: Supervisor) -> list[UserRead]:
+    return [UserRead.model_validate(u) for u in await service.list_all(uow.session)]
 
 
 @router.get("/me", response_model=UserRead)
@@ -50,12 +52,11 @@ async def me(user: CurrentUser) -> UserRead:
 
 
 @router.put("/me/status", response_model=UserRead)
-async def set_status(session: SessionDep, user: CurrentUser, body: StatusUpdate) -> UserRead:
-    return UserRead.model_validate(
-        await routing.request_status(session, user=user, status=body.status)
-    )
+async def set_status(uow: Uow, user: CurrentUser, body: StatusUpdate) -> UserRead:
+    changed = await routing.request_status(uow, user=user, status=AgentStatus(body.status))
+    return UserRead.model_validate(changed)
 
 
 @router.get("/agents", response_model=list[AgentRead])
-async def list_agents(session: SessionDep, _: CurrentUser) -> list[AgentRead]:
-    return [AgentRead.model_validate(u) for u in await service.list_agents(session)]
+async def list_agents(uow: Uow, _: CurrentUser) -> list[AgentRead]:
+    return [AgentRead.model_validate(u) for u in await service.list_agents(uow.session)]

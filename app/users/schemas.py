@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from app.users.models import Role
+from app.users.models import AgentStatus, Role
 from app.validation import Name, Password, Skill, Username
 
 
@@ -26,9 +26,9 @@ class UserRead(BaseModel):
     id: int
     username: str
     display_name: str
-    role: str
+    role: Role
     skills: list[str]
-    status: str
+    status: AgentStatus
 
 
 class AgentRead(BaseModel):
@@ -36,7 +36,7 @@ class AgentRead(BaseModel):
 
     id: int
     display_name: str
-    status: str
+    status: AgentStatus
     skills: list[str]
 
 
@@ -52,7 +52,7 @@ class TokenUser(BaseModel):
     id: int
     username: str
     display_name: str
-    role: str
+    role: Role
 
 
 class Token(BaseModel):

@@ -1,51 +1,38 @@
-"""Data access for users: create, get, list, authenticate."""
+"""Users: sign-in, creation and lists."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
 
-from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from app.auth.service import hash_secret_async, verify_secret_async
-from app.db import end_for_now
+from app.auth.service import verify_secret_async
+from app.db import DbSession
 from app.errors import Conflict
-from app.users.models import Role, User
+from app.uow import UnitOfWork
+from app.users import repository as users
+from app.users.models import User
 from app.users.schemas import UserCreate
 
 
-async def get(session: AsyncSession, *, user_id: int) -> User | None:
-    return await session.get(User, user_id)
+async def authenticate(uow: UnitOfWork, *, username: str, password: str) -> User | None:
+    """The user, if the password is theirs. The hash is checked with no transaction open: on
+    SQLite it would hold the only connection meanwhile, and every call would wait."""
+    async with uow.outside() as session:
+        user = await users.get_by_username(session, username)
+    ok = await verify_secret_async(user.password_hash if user else None, password)
+    return user if ok else None
 
 
-async def get_by_username(session: AsyncSession, *, username: str) -> User | None:
-    return (
-        await session.execute(select(User).where(User.username == username))
-    ).scalar_one_or_none()
-
-
-async def list_all(session: AsyncSession) -> Sequence[User]:
-    return (await session.execute(select(User).order_by(User.id))).scalars().all()
-
-
-async def list_agents(session: AsyncSession) -> Sequence[User]:
-    query = select(User).where(User.role == Role.agent.value).order_by(User.display_name)
-    return (await session.execute(query)).scalars().all()
-
-
-async def create(session: AsyncSession, *, data: UserCreate) -> User:
-    # Hashed first, with no transaction open (the supervisor's check read in one): argon2 takes
-    # tens of milliseconds, which on SQLite would hold up every call for as long.
-    await end_for_now(session)
-    password_hash = await hash_secret_async(data.password)
-    if await get_by_username(session, username=data.username) is not None:
+async def create(session: DbSession, *, data: UserCreate, password_hash: str) -> User:
+    """password_hash: the password hashed by the caller, before the transaction."""
+    if await users.get_by_username(session, data.username) is not None:
         raise Conflict(f"username {data.username!r} is taken")
     user = User(
         username=data.username,
         password_hash=password_hash,
         display_name=data.display_name or data.username,
-        role=data.role.value,
+        role=data.role,
         skills=sorted(set(data.skills)),
     )
     session.add(user)
@@ -57,11 +44,9 @@ async def create(session: AsyncSession, *, data: UserCreate) -> User:
     return user
 
 
-async def authenticate(session: AsyncSession, *, username: str, password: str) -> User | None:
-    user = await get_by_username(session, username=username)
-    stored = user.password_hash if user else None
-    # Verified with no transaction open: on SQLite it would hold the write lock meanwhile, and a
-    # shift signing in would hold up the calls (argon2 takes tens of milliseconds per login).
-    await end_for_now(session)
-    ok = await verify_secret_async(stored, password)
-    return user if ok else None
+async def list_all(session: DbSession) -> Sequence[User]:
+    return await users.list_all(session)
+
+
+async def list_agents(session: DbSession) -> Sequence[User]:
+    return await users.list_agents(session)

@@ -7,7 +7,7 @@ import contextlib
 import json
 import socket
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -21,13 +21,13 @@ from websockets.asyncio.client import ClientConnection, connect
 from app.auth.service import create_token
 from app.config import Settings
 from app.context import AppContext
-from app.db import commit, create_engine
+from app.db import create_engine
 from app.migrate import upgrade
-from app.realtime import outbox
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
 from app.realtime.models import Counter
 from app.realtime.router import router
+from app.uow import UnitOfWork
 from app.users.models import User
 
 SECRET = "test-secret-key-of-a-decent-length-for-hs256"
@@ -58,18 +58,16 @@ class Server:
 
     async def emit(self, *events: Ev, wake: bool = True) -> list[int]:
         """Commit the events in one transaction; their seqs. wake=False loses the bus message."""
-        session = self.ctx.new_session() if wake else self.ctx.sessionmaker()
-        async with session:
+        async with self.ctx.database.session() as session:
+            uow = UnitOfWork(self.ctx if wake else replace(self.ctx, hub=None), session)
             for ev in events:
-                outbox.emit(
-                    session, ev.type, ev.data, user_id=ev.user_id, to_supervisors=ev.to_supervisors
-                )
-            await commit(session)
+                uow.emit(ev.type, ev.data, user_id=ev.user_id, to_supervisors=ev.to_supervisors)
+            await uow.commit()
         top = await self.latest()
         return list(range(top - len(events) + 1, top + 1))
 
     async def latest(self) -> int:
-        async with self.ctx.new_session() as session:
+        async with self.ctx.reading() as session:
             value = await session.scalar(select(Counter.value).where(Counter.name == "events"))
         assert value is not None
         return value
@@ -125,15 +123,12 @@ async def running(settings: Settings, users: dict[str, int]) -> AsyncIterator[Se
     ctx = AppContext.build(settings, flow=None)  # type: ignore[arg-type]
     ctx.bus = make_bus(settings.redis_url)
     await ctx.bus.connect()
-    hub = Hub(ctx)
     # Wired as app.main wires it: commits go to this hub at once, and on to the others by bus.
-    ctx.deliver_local = hub.deliver
-    ctx.announce = hub.announce
+    ctx.hub = hub = Hub(ctx)
     await hub.start()
     app = FastAPI()
     app.include_router(router)
     app.state.ctx = ctx
-    app.state.hub = hub
     try:
         async with serve(app) as port:
             yield Server(ctx, hub, f"ws://127.0.0.1:{port}/ws", users)

@@ -5,27 +5,26 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
+from sqlalchemy import select, update
 
 from app.db import utcnow
 from app.realtime import hub
-from app.sql import Db, Sql
+from app.realtime.models import Event
 
 from .conftest import Ev, Server, recv
-
-_AGE = Sql("UPDATE events SET at = :at WHERE seq <= :upto AND seq >= :since")
-_SEQS = Sql("SELECT seq FROM events ORDER BY seq")
 
 
 async def age(server: Server, upto: int, by: timedelta, *, since: int = 0) -> None:
     """Make the events from seq `since` up to seq `upto` look `by` old."""
-    async with server.ctx.tx() as tx:
-        db = await Db.of(tx)
-        await db.run(_AGE, {"at": db.ts(utcnow() - by), "upto": upto, "since": since})
+    async with server.ctx.transaction() as session:
+        await session.execute(
+            update(Event).where(Event.seq <= upto, Event.seq >= since).values(at=utcnow() - by)
+        )
 
 
 async def stored(server: Server) -> list[int]:
-    async with server.ctx.reader() as db:
-        return [int(row[0]) for row in await db.rows(_SEQS)]
+    async with server.ctx.reading() as session:
+        return list((await session.scalars(select(Event.seq).order_by(Event.seq))).all())
 
 
 async def test_old_events_go_in_batches_and_young_ones_stay(

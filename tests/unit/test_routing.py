@@ -1,0 +1,113 @@
+"""Routing in process: which call is offered to whom, and where a waiting caller stands."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from datetime import timedelta
+from typing import Any
+
+from app.calls import repository as calls
+from app.calls.states import CallState
+from app.context import AppContext
+from app.db import utcnow
+from app.routing import service as routing
+from app.uow import UnitOfWork
+from app.users.models import AgentStatus
+
+from .factories import Factory
+
+InUow = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def match(in_uow: InUow) -> int:
+    async def work(uow: UnitOfWork) -> int:
+        return await routing.match(uow, now=utcnow())
+
+    result: int = await in_uow(work)
+    return result
+
+
+async def state_of(ctx: AppContext, call_id: int) -> tuple[CallState, int | None]:
+    async with ctx.reading() as session:
+        call = await calls.get(session, call_id)
+        assert call is not None
+        return call.state, call.agent_id
+
+
+async def test_vip_first_then_the_longest_waiting_to_the_longest_idle_skilled_agent(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    long_idle = await make.agent(idle_since=utcnow() - timedelta(minutes=10))
+    await make.agent(idle_since=utcnow() - timedelta(minutes=1))
+    waited_long = await make.call(waited_s=120)
+    vip = await make.call(waited_s=5, vip=True)
+
+    assert await match(in_uow) == 2
+
+    assert await state_of(ctx, vip.id) == (CallState.offered, long_idle.id)
+    state, agent = await state_of(ctx, waited_long.id)
+    assert state == CallState.offered and agent not in (None, long_idle.id)
+
+
+async def test_nobody_without_the_skill_and_one_offer_per_agent(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    await make.agent(skills=["loans"])
+    cards = await make.agent(skills=["cards"])
+    first = await make.call(queue="cards", waited_s=30)
+    second = await make.call(queue="cards", waited_s=10)
+    billing = await make.call(queue="billing", waited_s=60)
+
+    assert await match(in_uow) == 1
+
+    assert await state_of(ctx, first.id) == (CallState.offered, cards.id)
+    assert await state_of(ctx, second.id) == (CallState.queued, None)
+    assert await state_of(ctx, billing.id) == (CallState.queued, None)
+
+
+async def test_an_agent_who_rejected_a_call_is_passed_over_for_another(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    rejecter = await make.agent(idle_since=utcnow() - timedelta(minutes=10))
+    other = await make.agent(idle_since=utcnow())
+    call = await make.call(rejected_by=[rejecter.id])
+
+    assert await match(in_uow) == 1
+    assert await state_of(ctx, call.id) == (CallState.offered, other.id)
+
+
+async def test_away_and_busy_agents_get_nothing(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    await make.agent(status=AgentStatus.away)
+    await make.agent(status=AgentStatus.busy)
+    call = await make.call()
+
+    assert await match(in_uow) == 0
+    assert await state_of(ctx, call.id) == (CallState.queued, None)
+
+
+async def test_the_position_counts_offers_vips_and_earlier_calls_and_never_grows(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    await make.call(state=CallState.offered, waited_s=1)
+    await make.call(waited_s=50)
+    mine = await make.call(waited_s=40)
+    await make.call(waited_s=30)  # behind
+    await make.call(queue="cards", waited_s=90)  # another queue
+
+    async def position(uow: UnitOfWork) -> int | None:
+        call = await calls.get(uow.session, mine.id, lock=True)
+        assert call is not None
+        return await routing.position(uow, call)
+
+    assert await in_uow(position) == 3
+    # A vip caller joins ahead: the count grows, what the caller was told does not.
+    await make.call(waited_s=1, vip=True)
+    assert await in_uow(position) == 3
+    # Once offered, the caller is next.
+    async with ctx.transaction() as session:
+        call = await calls.get(session, mine.id)
+        assert call is not None
+        call.state = CallState.offered
+    assert await in_uow(position) == 1
