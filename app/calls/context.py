@@ -40,7 +40,7 @@ class Related:
 
 
 async def build(session: DbSession, found: Sequence[Call]) -> list[CallContext]:
-    """The contexts of the calls, in six queries whatever their number."""
+    """The contexts of the calls, in three queries whatever their number."""
     if not found:
         return []
     related = await read_related(session, found)
@@ -54,24 +54,24 @@ async def one(session: DbSession, call: Call) -> CallContext:
 async def read_related(session: DbSession, found: Sequence[Call]) -> Related:
     out = Related()
     ids = [c.id for c in found]
-    for step in await calls.steps(session, ids):
-        out.steps[step.call_id].append(
-            StepOut(node=step.node, prompt=step.prompt, input=step.input, at=step.at)
-        )
-    for note, author in await calls.notes(session, ids):
-        out.notes[note.call_id].append(
-            NoteOut(author=_person(note.author_id, author), text=note.text, at=note.at)
-        )
-    for transfer, source, target in await calls.transfers(session, ids):
-        out.transfers[transfer.call_id].append(
-            TransferOut(
-                from_agent=_person(transfer.from_agent_id, source),
-                to_queue=transfer.to_queue,
-                to_agent=_person(transfer.to_agent_id, target),
-                note=transfer.note,
-                at=transfer.at,
+    for row in await calls.trail(session, ids):
+        if row.kind == "step":
+            assert row.a is not None and row.b is not None
+            out.steps[row.call_id].append(StepOut(node=row.a, prompt=row.b, input=row.c, at=row.at))
+        elif row.kind == "note":
+            assert row.a is not None
+            author = _person(row.p, row.p_name)
+            out.notes[row.call_id].append(NoteOut(author=author, text=row.a, at=row.at))
+        else:
+            out.transfers[row.call_id].append(
+                TransferOut(
+                    from_agent=_person(row.p, row.p_name),
+                    to_queue=row.a,
+                    to_agent=_person(row.q, row.q_name),
+                    note=row.b,
+                    at=row.at,
+                )
             )
-        )
     customer_ids = {c.customer_id for c in found if c.customer_id is not None}
     if customer_ids:
         for customer in await customers.briefs(session, customer_ids):

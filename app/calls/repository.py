@@ -8,8 +8,24 @@ from __future__ import annotations
 
 from collections.abc import Collection, Sequence
 from datetime import datetime
+from typing import Any, NamedTuple
 
-from sqlalchemy import BindParameter, Select, and_, bindparam, func, or_, select
+from sqlalchemy import (
+    BindParameter,
+    CompoundSelect,
+    Integer,
+    Select,
+    Text,
+    and_,
+    bindparam,
+    func,
+    literal,
+    null,
+    or_,
+    select,
+    text,
+    union_all,
+)
 from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
@@ -106,22 +122,17 @@ async def active_escalations(session: DbSession) -> Sequence[Call]:
 
 _QUEUED = (
     select(Call)
-    .where(Call.state == CallState.queued)
+    .where(Call.state == CallState.queued, Call.queue.in_(bindparam("queues", expanding=True)))
     .order_by(*OFFER_ORDER)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
-_QUEUED_IN = _QUEUED.where(Call.queue.in_(bindparam("queues", expanding=True)))
 
 
-async def queued(
-    session: DbSession, *, queues: Collection[str] | None, limit: int
-) -> Sequence[Call]:
-    """Queued calls in offer order (of `queues`), locked; rows others hold are skipped."""
-    if queues is None:
-        return (await session.scalars(_QUEUED, {"limit": limit})).all()
+async def queued(session: DbSession, *, queues: Collection[str], limit: int) -> Sequence[Call]:
+    """Queued calls of `queues` in offer order, locked; rows others hold are skipped."""
     params = {"limit": limit, "queues": sorted(queues)}
-    return (await session.scalars(_QUEUED_IN, params)).all()
+    return (await session.scalars(_QUEUED, params)).all()
 
 
 _DUE_OFFERS = (
@@ -184,37 +195,79 @@ async def count_ahead(session: DbSession, call: Call) -> int:
 # --- what a call context needs besides the call's own row ---------------------------------------
 
 _CALL_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_STEPS = select(IvrStep).where(IvrStep.call_id.in_(_CALL_IDS)).order_by(IvrStep.at, IvrStep.id)
-_NOTES = (
-    select(Note, User.display_name)
-    .outerjoin(User, User.id == Note.author_id)
-    .where(Note.call_id.in_(_CALL_IDS))
-    .order_by(Note.at, Note.id)
-)
 _SOURCE, _TARGET = aliased(User), aliased(User)
-_TRANSFERS = (
-    select(Transfer, _SOURCE.display_name, _TARGET.display_name)
-    .outerjoin(_SOURCE, _SOURCE.id == Transfer.from_agent_id)
-    .outerjoin(_TARGET, _TARGET.id == Transfer.to_agent_id)
-    .where(Transfer.call_id.in_(_CALL_IDS))
-    .order_by(Transfer.at, Transfer.id)
-)
 
 
-async def steps(session: DbSession, call_ids: Collection[int]) -> Sequence[IvrStep]:
-    return (await session.scalars(_STEPS, {"ids": list(call_ids)})).all()
+def _trail() -> CompoundSelect[*tuple[Any, ...]]:
+    """The calls' IVR steps, notes and transfers in one statement, oldest first, with the names
+    of the people they name. Rows: kind ('step', 'note' or 'transfer'), call_id, at, id, then
+    a, b, c (node, prompt, input | text | to_queue, note), then two (user id, display name)
+    pairs (a note's author | a transfer's from and to agents), NULL where a kind has none."""
+    no_text, no_id = null().cast(Text), null().cast(Integer)
+    steps = select(
+        literal("step"),
+        IvrStep.call_id,
+        IvrStep.at,
+        IvrStep.id,
+        IvrStep.node.cast(Text),
+        IvrStep.prompt,
+        IvrStep.input,
+        no_id,
+        no_text,
+        no_id,
+        no_text,
+    ).where(IvrStep.call_id.in_(_CALL_IDS))
+    notes = (
+        select(
+            literal("note"),
+            Note.call_id,
+            Note.at,
+            Note.id,
+            Note.text,
+            no_text,
+            no_text,
+            Note.author_id,
+            User.display_name,
+            no_id,
+            no_text,
+        )
+        .outerjoin(User, User.id == Note.author_id)
+        .where(Note.call_id.in_(_CALL_IDS))
+    )
+    transfers = (
+        select(
+            literal("transfer"), Transfer.call_id, Transfer.at, Transfer.id,
+            Transfer.to_queue.cast(Text), Transfer.note, no_text,
+            Transfer.from_agent_id, _SOURCE.display_name, Transfer.to_agent_id, _TARGET.display_name,
+        )
+        .outerjoin(_SOURCE, _SOURCE.id == Transfer.from_agent_id)
+        .outerjoin(_TARGET, _TARGET.id == Transfer.to_agent_id)
+        .where(Transfer.call_id.in_(_CALL_IDS))
+    )  # fmt: skip
+    return union_all(steps, notes, transfers).order_by(text("3"), text("4"))
 
 
-async def notes(session: DbSession, call_ids: Collection[int]) -> Sequence[tuple[Note, str | None]]:
-    """Notes with their author's display name."""
-    return (await session.execute(_NOTES, {"ids": list(call_ids)})).all()
+_TRAIL = _trail()
 
 
-async def transfers(
-    session: DbSession, call_ids: Collection[int]
-) -> Sequence[tuple[Transfer, str | None, str | None]]:
-    """Transfers with the display names of the agent it came from and the one it went to."""
-    return (await session.execute(_TRANSFERS, {"ids": list(call_ids)})).all()
+async def trail(session: DbSession, call_ids: Collection[int]) -> Sequence[TrailRow]:
+    """What happened to the calls, oldest first: see _trail for the rows."""
+    rows = (await session.execute(_TRAIL, {"ids": list(call_ids)})).all()
+    return [TrailRow(*row) for row in rows]
+
+
+class TrailRow(NamedTuple):
+    kind: str
+    call_id: int
+    at: datetime
+    id: int
+    a: str | None
+    b: str | None
+    c: str | None
+    p: int | None
+    p_name: str | None
+    q: int | None
+    q_name: str | None
 
 
 def _history() -> Select[Call]:

@@ -31,8 +31,13 @@ async def bump_counter(session: DbSession, n: int) -> int | None:
     return (await session.execute(_BUMP, {"n": n})).scalar_one_or_none()
 
 
+# render_nulls: one INSERT for every row, though some have no user_id (the ORM would otherwise
+# send the rows with and without it as two statements).
+_ADD = insert(Event).execution_options(render_nulls=True)
+
+
 async def add(session: DbSession, rows: list[dict[str, Any]]) -> None:
-    await session.execute(insert(Event), rows)
+    await session.execute(_ADD, rows)
 
 
 _LATEST = select(Counter.value).where(Counter.name == EVENTS)

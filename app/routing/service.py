@@ -135,14 +135,15 @@ async def match(uow: UnitOfWork, *, now: datetime) -> int:
 
     Rows another transaction holds are skipped (SKIP LOCKED), never waited for. Each call's
     agent is picked and locked by one query that reads a single row, whatever the number of
-    agents signed in.
+    agents signed in; calls are read only from queues that an available agent can answer.
     """
     session = uow.session
-    queued = await calls.queued(session, queues=None, limit=MATCH_BATCH)
-    if len(queued) == MATCH_BATCH:
-        # More may wait behind these: take the first calls that some free agent can answer.
-        skills = await users.free_skills(session)
-        queued = await calls.queued(session, queues=skills, limit=MATCH_BATCH)
+    # The queues some available agent can answer: none (every agent busy, however long the
+    # queues) costs one small read, not a read of the waiting calls.
+    skills = await users.free_skills(session)
+    if not skills:
+        return 0
+    queued = await calls.queued(session, queues=skills, limit=MATCH_BATCH)
     offered = 0
     exhausted: set[str | None] = set()
     for call in queued:
