@@ -122,17 +122,22 @@ async def active_escalations(session: DbSession) -> Sequence[Call]:
 
 _QUEUED = (
     select(Call)
-    .where(Call.state == CallState.queued, Call.queue.in_(bindparam("queues", expanding=True)))
+    .where(Call.state == CallState.queued)
     .order_by(*OFFER_ORDER)
     .limit(bindparam("limit"))
     .with_for_update(skip_locked=True)
 )
+_QUEUED_IN = _QUEUED.where(Call.queue.in_(bindparam("queues", expanding=True)))
 
 
-async def queued(session: DbSession, *, queues: Collection[str], limit: int) -> Sequence[Call]:
-    """Queued calls of `queues` in offer order, locked; rows others hold are skipped."""
+async def queued(
+    session: DbSession, *, queues: Collection[str] | None, limit: int
+) -> Sequence[Call]:
+    """Queued calls (of `queues`) in offer order, locked; rows others hold are skipped."""
+    if queues is None:
+        return (await session.scalars(_QUEUED, {"limit": limit})).all()
     params = {"limit": limit, "queues": sorted(queues)}
-    return (await session.scalars(_QUEUED, params)).all()
+    return (await session.scalars(_QUEUED_IN, params)).all()
 
 
 _DUE_OFFERS = (

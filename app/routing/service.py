@@ -135,15 +135,17 @@ async def match(uow: UnitOfWork, *, now: datetime) -> int:
 
     Rows another transaction holds are skipped (SKIP LOCKED), never waited for. Each call's
     agent is picked and locked by one query that reads a single row, whatever the number of
-    agents signed in; calls are read only from queues that an available agent can answer.
+    agents signed in.
     """
     session = uow.session
-    # The queues some available agent can answer: none (every agent busy, however long the
-    # queues) costs one small read, not a read of the waiting calls.
-    skills = await users.free_skills(session)
-    if not skills:
+    # Every agent busy, however long the queues: one read of an index, not of the waiting calls.
+    if not await users.any_available(session):
         return 0
-    queued = await calls.queued(session, queues=skills, limit=MATCH_BATCH)
+    queued = await calls.queued(session, queues=None, limit=MATCH_BATCH)
+    if len(queued) == MATCH_BATCH:
+        # More may wait behind these: take the first calls that some free agent can answer.
+        skills = await users.free_skills(session)
+        queued = await calls.queued(session, queues=skills, limit=MATCH_BATCH)
     offered = 0
     exhausted: set[str | None] = set()
     for call in queued:

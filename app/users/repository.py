@@ -59,6 +59,11 @@ def _skills(dialect: str) -> TableValuedAlias:
 
 
 _AVAILABLE_AGENT = (User.role == Role.agent, User.status == AgentStatus.available)
+_ANY_AVAILABLE = select(exists().where(*_AVAILABLE_AGENT))
+
+
+async def any_available(session: DbSession) -> bool:
+    return bool(await session.scalar(_ANY_AVAILABLE))
 
 
 def _free_agent(dialect: str, *, excluding: bool) -> Select[User]:
