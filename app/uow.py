@@ -1,7 +1,8 @@
 """The unit of work: one transaction, the events it causes, and what runs after it commits.
 
-A request gets one from the `Uow` dependency (app/deps.py), a background task or the CLI from
-`unit_of_work`. Services write through `uow.session` and queue events with `uow.emit`; they
+A request gets one from the `Uow` dependency (app/deps.py), a background task (the routing
+loop, the hub's pruning) from `unit_of_work`. The CLI, which writes no events, commits a plain
+session (app/cli.py, in_transaction). Services write through `uow.session` and queue events with `uow.emit`; they
 never commit. `commit` runs the hooks queued for just before it (routing's match, so that an
 offer lands in the same commit as the change that made it possible), writes the events to the
 outbox numbered in commit order, commits, and only then hands the events to the websocket hub

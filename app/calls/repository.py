@@ -1,7 +1,8 @@
 """Queries of calls and what travels with them: IVR steps, notes, transfers, who saw them.
 
-Statements are built once, at import, with named parameters: building one costs SQLAlchemy
-several times what running it does (docs/ARCHITECTURE.md).
+The statements that every call's lifecycle runs are built once, at import, with named
+parameters: building one costs SQLAlchemy several times what running it does
+(docs/ARCHITECTURE.md); the rarer ones (lists) are built where they are used.
 """
 
 from __future__ import annotations

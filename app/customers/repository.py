@@ -1,5 +1,5 @@
-"""Queries of customers, their phone numbers and their failed verifications (statements
-built once, at import: see app/calls/repository.py)."""
+"""Queries of customers, their phone numbers and their failed verifications (the phone tree's
+statements built once, at import: see app/calls/repository.py)."""
 
 from __future__ import annotations
 

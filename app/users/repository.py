@@ -1,6 +1,7 @@
 """Queries of users: logins, and the agents that routing picks from.
 
-Statements are built once, at import, with named parameters (see app/calls/repository.py).
+The statements of the call lifecycle's hot path are built once, at import, with named
+parameters (see app/calls/repository.py).
 An agent's skills are a JSON array; the queries that look inside it differ by dialect only in
 the function that turns the array into rows, so each such statement is built for both.
 """
@@ -10,8 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime
 
-from sqlalchemy import Select, bindparam, case, exists, func, select, true
-from sqlalchemy.sql.selectable import TableValuedAlias
+from sqlalchemy import Select, TableValuedAlias, bindparam, case, exists, func, select, true
 
 from app.db import DbSession, dialect_name, get_locked
 from app.users.models import AgentStatus, Role, User
