@@ -7,21 +7,30 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from support import PG_URL, Api, LiveServer, Ws, reset_postgres, start_server
+from support import Api, LiveServer, Templates, Ws, start_server
+
+
+@pytest.fixture(scope="session")
+def templates(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Templates]:
+    """Template databases, each built the first time a test asks for it; dropped at the end."""
+    built = Templates(tmp_path_factory.mktemp("templates"))
+    yield built
+    built.drop()
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
-    """A fresh, migrated database: an SQLite file, or the PostgreSQL test database emptied."""
-    from app.migrate import upgrade
+def db_url(request: pytest.FixtureRequest, tmp_path: Path, templates: Templates) -> str:
+    """A fresh, migrated database: a copy of an SQLite file, or a PostgreSQL database made from a
+    template, both built once per session.
 
+    For a test that starts servers (server_factory) the copy already holds the demo data, which
+    their start_server(demo=True) then finds there and skips; any other test gets the schema
+    alone, as `tellonce migrate` leaves it.
+    """
+    demo = "server_factory" in request.fixturenames
     if request.param == "sqlite":
-        url = f"sqlite+aiosqlite:///{tmp_path / 'tellonce.db'}"
-    else:
-        reset_postgres()
-        url = PG_URL
-    upgrade(url)
-    return url
+        return templates.sqlite(tmp_path / "tellonce.db", demo=demo)
+    return templates.postgres(demo=demo)
 
 
 @pytest.fixture
@@ -29,6 +38,12 @@ def server_factory(db_url: str) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:
+        if overrides.get("demo", True) is False:
+            pytest.fail(
+                "server_factory's database holds the demo data already (db_url): start a server "
+                "without it with start_server(db_url, demo=False) in a test that does not use "
+                "server_factory"
+            )
         live = start_server(db_url, **overrides)
         started.append(live)
         return live

@@ -6,19 +6,23 @@ import asyncio
 import contextlib
 import json
 import os
+import shutil
 import socket
+import sqlite3
 import threading
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Coroutine
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any
+from pathlib import Path
+from typing import Any, TypeVar
 
 import httpx
 import uvicorn
 import websockets
-from sqlalchemy import text
+from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
+from sqlalchemy.pool import NullPool
 
 from app.config import Settings
 
@@ -26,6 +30,8 @@ PG_URL = os.environ.get("TELLONCE_TEST_PG_URL", "postgresql+asyncpg://postgres@1
 IVR_KEY = "test-ivr-key-0123456789"
 SECRET = "test-secret-key-0123456789-abcdefghijkl"
 DEADLINE = 10.0
+
+T = TypeVar("T")
 
 
 def free_port() -> int:
@@ -59,6 +65,165 @@ def reset_postgres(url: str = PG_URL) -> None:
     asyncio.run(reset())
 
 
+def in_thread(work: Callable[..., T], *args: Any) -> T:
+    """work(*args) in a thread of its own, for work that runs an event loop of its own (as
+    asyncio.run and Alembic do): the caller's thread may be running one (an async test's, or
+    sync Playwright's)."""
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(work, *args).result()
+
+
+def run_in_thread(work: Coroutine[Any, Any, T]) -> T:
+    """Run a coroutine on an event loop of its own, in a thread of its own."""
+    return in_thread(asyncio.run, work)
+
+
+def sqlite_url(path: Path) -> str:
+    return f"sqlite+aiosqlite:///{path}"
+
+
+def postgres_url(database: str, url: str = PG_URL) -> str:
+    """The URL of another database on the server of url."""
+    return make_url(url).set(database=database).render_as_string(hide_password=False)
+
+
+def postgres_admin(*statements: str, url: str = PG_URL) -> None:
+    """Run statements one by one outside a transaction (CREATE/DROP DATABASE need that)."""
+
+    async def run() -> None:
+        engine = create_async_engine(url, isolation_level="AUTOCOMMIT", poolclass=NullPool)
+        try:
+            async with engine.connect() as conn:
+                for statement in statements:
+                    await conn.execute(text(statement))
+        finally:
+            await engine.dispose()
+
+    run_in_thread(run())
+
+
+def make_settings(db_url: str, **overrides: Any) -> Settings:
+    return Settings(
+        database_url=db_url,
+        secret_key=SECRET,  # type: ignore[arg-type]
+        ivr_api_key=IVR_KEY,  # type: ignore[arg-type]
+        **overrides,
+    )
+
+
+def load_demo(settings: Settings) -> None:
+    """app.demo.load in a transaction of its own; it skips what is there already."""
+    from app import demo as demo_data
+    from app.cli import in_transaction
+
+    run_in_thread(in_transaction(settings, demo_data.load))
+
+
+class Templates:
+    """Databases built once per session and copied for each test: migrated (app.migrate), and
+    with or without the demo data (whose argon2 hashes cost tens of ms each).
+
+    An SQLite template is a file, copied. A PostgreSQL one is a database next to PG_URL's (which
+    the tests that use PG_URL itself keep to themselves), and each test gets a fresh copy of it.
+    """
+
+    def __init__(self, directory: Path, pg_url: str = PG_URL) -> None:
+        self.directory = directory
+        self.pg_url = pg_url
+        base = make_url(pg_url).database or "test"
+        self.pg_base = base
+        # Two copies take turns: see postgres().
+        self.pg_copies = (f"{base}_copy_a", f"{base}_copy_b")
+        self._sqlite: dict[bool, Path] = {}
+        self._postgres: dict[bool, str] = {}
+        self._pool = ThreadPoolExecutor(1, thread_name_prefix="postgres-copy")
+        self._next: Future[tuple[str, bool]] | None = None
+
+    @staticmethod
+    def _build(url: str, *, demo: bool) -> None:
+        from app.migrate import upgrade
+
+        in_thread(upgrade, url)
+        if demo:
+            load_demo(make_settings(url))
+
+    def sqlite(self, target: Path, *, demo: bool) -> str:
+        """A copy of the SQLite template at target; its URL."""
+        if demo not in self._sqlite:
+            path = self.directory / ("demo.db" if demo else "plain.db")
+            self._build(sqlite_url(path), demo=demo)
+            # Everything in the file itself, so that a copy of the file alone holds it all.
+            conn = sqlite3.connect(path)
+            try:
+                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+            finally:
+                conn.close()
+            assert not Path(f"{path}-wal").exists(), "the template's WAL outlived its connections"
+            self._sqlite[demo] = path
+        shutil.copyfile(self._sqlite[demo], target)
+        return sqlite_url(target)
+
+    def _postgres_template(self, demo: bool) -> str:
+        if demo not in self._postgres:
+            name = f"{self.pg_base}_template_{'demo' if demo else 'plain'}"
+            postgres_admin(
+                f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+                f'CREATE DATABASE "{name}"',
+                url=self.pg_url,
+            )
+            self._build(postgres_url(name, self.pg_url), demo=demo)
+            self._postgres[demo] = name
+        return self._postgres[demo]
+
+    def _copy(self, name: str, demo: bool) -> tuple[str, bool]:
+        # FORCE: whatever a test left connected to it is ended.
+        postgres_admin(
+            f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)',
+            f'CREATE DATABASE "{name}" TEMPLATE "{self._postgres[demo]}"',
+            url=self.pg_url,
+        )
+        return name, demo
+
+    def postgres(self, *, demo: bool) -> str:
+        """A fresh copy of the PostgreSQL template (CREATE DATABASE ... TEMPLATE); its URL.
+
+        While a test runs on one copy, the previous test's (done with: its servers are stopped)
+        is dropped and made afresh in the background, ready for the next test; the tenth of a
+        second or more that takes is then no test's.
+        """
+        ready = None
+        if self._next is not None:
+            # Waited for in any case: no two copies are ever made of a template at once.
+            pending, self._next = self._next, None
+            ready = pending.result()
+        self._postgres_template(demo)
+        if ready is not None and ready[1] == demo:
+            name = ready[0]
+        else:
+            name = ready[0] if ready is not None else self.pg_copies[0]
+            self._copy(name, demo)
+        other = self.pg_copies[1] if name == self.pg_copies[0] else self.pg_copies[0]
+        self._next = self._pool.submit(self._copy, other, demo)
+        return postgres_url(name, self.pg_url)
+
+    def drop(self) -> None:
+        """Drop the PostgreSQL copies and templates, once the copy under way is made."""
+        try:
+            if self._next is not None:
+                pending, self._next = self._next, None
+                pending.result()
+        finally:
+            self._pool.shutdown()
+            if self._postgres:
+                postgres_admin(
+                    *(
+                        f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'
+                        for name in [*self.pg_copies, *self._postgres.values()]
+                    ),
+                    url=self.pg_url,
+                )
+
+
 class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
@@ -85,20 +250,12 @@ class LiveServer:
 
 
 def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveServer:
-    from app import demo as demo_data
-    from app.cli import in_transaction
     from app.main import create_app
 
-    settings = Settings(
-        database_url=db_url,
-        secret_key=SECRET,  # type: ignore[arg-type]
-        ivr_api_key=IVR_KEY,  # type: ignore[arg-type]
-        **overrides,
-    )
+    settings = make_settings(db_url, **overrides)
     if demo:
-        # In a thread of its own: async tests may start a server while their loop runs.
-        with ThreadPoolExecutor(1) as pool:
-            pool.submit(asyncio.run, in_transaction(settings, demo_data.load)).result()
+        # Cheap on a copy of the demo template: what is there already is skipped, not hashed.
+        load_demo(settings)
     port = free_port()
     config = uvicorn.Config(
         create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"

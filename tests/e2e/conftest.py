@@ -15,6 +15,7 @@ from typing import Any
 
 import httpx
 import pytest
+from support import Templates
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
@@ -74,8 +75,12 @@ def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
 
 
 @pytest.fixture
-def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
-    """A fresh server with the demo data, in its own directory and SQLite file."""
+def server(tmp_path: Path, server_env: dict[str, str], templates: Templates) -> Iterator[Server]:
+    """A fresh server with the demo data, in its own directory and SQLite file.
+
+    The file (the default, ./tellonce.db) starts as a copy of the session's demo template, so
+    `serve --demo` finds the schema and the demo data there and hashes no demo secret again.
+    """
     port = free_port()
     env = {
         **os.environ,
@@ -87,6 +92,8 @@ def server(tmp_path: Path, server_env: dict[str, str]) -> Iterator[Server]:
     for name in ("TELLONCE_DATABASE_URL", "TELLONCE_REDIS_URL", "TELLONCE_WRAPUP_S"):
         env.pop(name, None)
     env.update(server_env)
+    if "TELLONCE_DATABASE_URL" not in env:
+        templates.sqlite(tmp_path / "tellonce.db", demo=True)
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
