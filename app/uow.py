@@ -87,7 +87,7 @@ class UnitOfWork:
     async def commit(self) -> None:
         from app.realtime import outbox
 
-        # A hook may queue others (an offer frees nobody, but a match may queue events).
+        # A hook may queue another (a revoked offer frees an agent, which asks for a match).
         while self._before_commit:
             hooks, self._before_commit = self._before_commit, []
             for hook in hooks:
@@ -118,7 +118,7 @@ class UnitOfWork:
 
 @asynccontextmanager
 async def unit_of_work(ctx: AppContext) -> AsyncIterator[UnitOfWork]:
-    """A unit of work for background tasks and the CLI: committed on success, else rolled back."""
+    """A unit of work for background tasks: committed on success, else rolled back."""
     async with ctx.database.session() as session:
         uow = UnitOfWork(ctx, session)
         try:
