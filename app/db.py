@@ -20,8 +20,12 @@ from sqlalchemy import (
     MetaData,
     Result,
     ScalarResult,
+    Select,
     String,
+    bindparam,
     event,
+    inspect,
+    select,
 )
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -29,7 +33,8 @@ from sqlalchemy.ext.asyncio import (
     async_sessionmaker,
     create_async_engine,
 )
-from sqlalchemy.orm import DeclarativeBase
+from sqlalchemy.orm import DeclarativeBase, IdentityMap
+from sqlalchemy.orm.util import identity_key
 from sqlalchemy.pool import StaticPool
 from sqlalchemy.types import TypeDecorator
 
@@ -89,7 +94,15 @@ class EnumText(TypeDecorator[E]):
         return None if value is None else self.enum_class(value).value
 
     def process_result_value(self, value: str | None, dialect: Any) -> E | None:
-        return None if value is None else self.enum_class(value)
+        # A dict lookup: calling the enum class costs some ten times as much, on every row read.
+        return None if value is None else self._members[value]
+
+    @property
+    def _members(self) -> dict[str, E]:
+        members: dict[str, E] | None = self.__dict__.get("_by_value")
+        if members is None:
+            members = self.__dict__["_by_value"] = {m.value: m for m in self.enum_class}
+        return members
 
 
 class Base(DeclarativeBase):
@@ -122,6 +135,9 @@ class DbSession(Protocol):
         populate_existing: bool = False,
         with_for_update: bool | None = None,
     ) -> T | None: ...
+
+    @property
+    def identity_map(self) -> IdentityMap: ...
 
     def add(self, instance: object) -> None: ...
 
@@ -215,7 +231,31 @@ def dialect_name(session: DbSession) -> str:
 M = TypeVar("M", bound=Base)
 
 
-async def get_locked(session: DbSession, model: type[M], pk: int) -> M | None:
+_BY_ID: dict[tuple[type[Any], bool], Select[Any]] = {}
+
+
+def _by_id(model: type[M], *, lock: bool) -> Select[Any]:
+    """SELECT of one row by primary key, built once per model: Session.get builds its query
+    anew on every miss, and that costs more than running it."""
+    found = _BY_ID.get((model, lock))
+    if found is None:
+        (key,) = inspect(model).primary_key
+        found = select(model).where(key == bindparam("pk"))
+        if lock:
+            found = found.with_for_update().execution_options(populate_existing=True)
+        _BY_ID[model, lock] = found
+    return found
+
+
+async def get_by_pk(session: DbSession, model: type[M], pk: Any) -> M | None:
+    """The row by primary key: the session's own copy if it has read it, else one SELECT."""
+    held = session.identity_map.get(identity_key(model, pk))
+    if held is not None:
+        return held
+    return await session.scalar(_by_id(model, lock=False), {"pk": pk})
+
+
+async def get_locked(session: DbSession, model: type[M], pk: Any) -> M | None:
     """The row by primary key, locked for this transaction's writes.
 
     On PostgreSQL, SELECT ... FOR UPDATE, read afresh even if the session holds the row. On
@@ -223,8 +263,8 @@ async def get_locked(session: DbSession, model: type[M], pk: int) -> M | None:
     session has read in it is current, and is taken without a statement.
     """
     if dialect_name(session) == "sqlite":
-        return await session.get(model, pk)
-    return await session.get(model, pk, with_for_update=True, populate_existing=True)
+        return await get_by_pk(session, model, pk)
+    return await session.scalar(_by_id(model, lock=True), {"pk": pk})
 
 
 async def checkpoint_wal_forever(path: str, *, interval_s: float = 1.0) -> None:

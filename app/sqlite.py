@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 from sqlalchemy import Engine, Executable, Result, ScalarResult, make_url
 from sqlalchemy import create_engine as create_sync_engine
 from sqlalchemy.exc import OperationalError
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import IdentityMap, Session
 from sqlalchemy.pool import StaticPool
 
 from app.db import configure_sqlite
@@ -144,6 +144,10 @@ class LoopSession:
         return self.sync_session.get(
             entity, ident, populate_existing=populate_existing, with_for_update=with_for_update
         )
+
+    @property
+    def identity_map(self) -> IdentityMap:
+        return self.sync_session.identity_map
 
     def add(self, instance: object) -> None:
         self.sync_session.add(instance)

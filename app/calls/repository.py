@@ -33,7 +33,7 @@ from sqlalchemy.orm import aliased
 
 from app.calls.models import Call, CallAgent, IvrStep, Note, Transfer
 from app.calls.states import ACTIVE_STATES, FINAL_STATES, CallState
-from app.db import DbSession, dialect_name, get_locked, utcnow
+from app.db import DbSession, dialect_name, get_by_pk, get_locked, utcnow
 from app.users.models import User
 
 ESCALATIONS = "escalations"
@@ -44,7 +44,7 @@ OFFER_ORDER = (Call.vip.desc(), Call.queued_at, Call.id)
 async def get(session: DbSession, call_id: int, *, lock: bool = False) -> Call | None:
     if lock:
         return await get_locked(session, Call, call_id)
-    return await session.get(Call, call_id)
+    return await get_by_pk(session, Call, call_id)
 
 
 async def insert(session: DbSession, call: Call) -> Call:

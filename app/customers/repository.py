@@ -10,11 +10,11 @@ from sqlalchemy import bindparam, func, select
 
 from app.calls.models import Call, CallAgent, Transfer
 from app.customers.models import Customer, CustomerPhone, VerificationFailure
-from app.db import DbSession, get_locked
+from app.db import DbSession, get_by_pk, get_locked
 
 
 async def get(session: DbSession, customer_id: int) -> Customer | None:
-    return await session.get(Customer, customer_id)
+    return await get_by_pk(session, Customer, customer_id)
 
 
 _BY_ACCOUNT = select(Customer).where(Customer.account_number == bindparam("account"))

@@ -13,7 +13,7 @@ from datetime import datetime
 
 from sqlalchemy import Select, TableValuedAlias, bindparam, case, exists, func, select, true
 
-from app.db import DbSession, dialect_name, get_locked
+from app.db import DbSession, dialect_name, get_by_pk, get_locked
 from app.users.models import AgentStatus, Role, User
 
 DIALECTS = ("sqlite", "postgresql")
@@ -22,7 +22,7 @@ DIALECTS = ("sqlite", "postgresql")
 async def get(session: DbSession, user_id: int, *, lock: bool = False) -> User | None:
     if lock:
         return await get_locked(session, User, user_id)
-    return await session.get(User, user_id)
+    return await get_by_pk(session, User, user_id)
 
 
 _BY_USERNAME = select(User).where(User.username == bindparam("username"))
