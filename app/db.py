@@ -199,7 +199,10 @@ def create_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
             engine = create_async_engine(url, pool_size=1, max_overflow=0)
         configure_sqlite(engine.sync_engine, busy_timeout_ms=SQLITE_BUSY_TIMEOUT_MS)
         return engine
-    return create_async_engine(url, pool_size=pool_size, max_overflow=14, pool_pre_ping=True)
+    # No pool_pre_ping: it costs every checkout a round trip to the database. A connection
+    # PostgreSQL dropped fails its first statement instead; the pool discards it and that one
+    # request answers 503 (app/errors.py), nothing committed.
+    return create_async_engine(url, pool_size=pool_size, max_overflow=14)
 
 
 def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:

@@ -71,6 +71,15 @@ def install(app: FastAPI) -> None:
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
         # SQLSTATE class 22, "data exception": the database refused a value the request carried
         # (on PostgreSQL, text holding U+0000 is one). The transaction was rolled back.
+        if exc.connection_invalidated:
+            # The database dropped a pooled connection (a restart, a failover): the pool has
+            # discarded it and the next request gets a fresh one. Nothing was committed.
+            log.warning("database connection lost on %s %s", request.method, request.url.path)
+            return JSONResponse(
+                {"detail": "the database connection was lost; try again"},
+                status_code=503,
+                headers={"Retry-After": "1"},
+            )
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate.startswith("22"):
             return JSONResponse(
