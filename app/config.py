@@ -29,6 +29,8 @@ class Settings(BaseSettings):
     ivr_api_key: SecretStr | None = None
     offer_timeout_s: float = Field(default=15.0, gt=0)
     wrapup_s: float = Field(default=0.0, ge=0)
+    # A call rejected by every agent who could take it goes back to one of them after this.
+    reoffer_after_s: float = Field(default=30.0, ge=10, le=60)
     flow: str | None = None
     token_ttl_s: int = Field(default=12 * 3600, gt=0)
     # A slow safety poll of the outbox: a lost bus message only delays an event by this much.

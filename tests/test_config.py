@@ -56,3 +56,19 @@ def test_environment_names_of_the_contract(monkeypatch: pytest.MonkeyPatch) -> N
     assert (s.offer_timeout_s, s.wrapup_s, s.flow) == (7, 3, "/tmp/flow.yaml")
     defaults = Settings(_env_file=None, database_url="sqlite+aiosqlite:///./tellonce.db")  # type: ignore[call-arg]
     assert defaults.database_url == "sqlite+aiosqlite:///./tellonce.db"
+
+
+@pytest.mark.parametrize("value", ["9", "61", "soon"])
+def test_reoffer_after_must_be_between_10_and_60_seconds(
+    monkeypatch: pytest.MonkeyPatch, value: str
+) -> None:
+    monkeypatch.setenv("TELLONCE_REOFFER_AFTER_S", value)
+    with pytest.raises(ValueError, match="reoffer_after_s"):
+        Settings()
+
+
+def test_reoffer_after_defaults_to_30_seconds(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("TELLONCE_REOFFER_AFTER_S", raising=False)
+    assert Settings().reoffer_after_s == 30.0
+    monkeypatch.setenv("TELLONCE_REOFFER_AFTER_S", "45")
+    assert Settings().reoffer_after_s == 45.0

@@ -95,6 +95,8 @@ def assemble(call: Call, related: Related) -> CallContext:
             id=past.id,
             started_at=past.created_at,
             intent=past.intent,
+            queue=past.queue,
+            escalation_reason=past.escalation_reason,
             disposition=past.disposition,
             sentiment=past.sentiment,
             csat=past.csat,

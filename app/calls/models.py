@@ -53,8 +53,10 @@ class Call(Base):
         ForeignKey("users.id", ondelete="SET NULL"), index=True, default=None
     )
     offer_expires_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
-    # Agents that rejected the call: it is not offered to them again.
+    # Agents that rejected the call: it goes to others first, and back to one of them only
+    # once nobody else can take it and TELLONCE_REOFFER_AFTER_S have passed since rejected_at.
     rejected_by: Mapped[list[Any]] = mapped_column(default=list)
+    rejected_at: Mapped[datetime | None] = mapped_column(default=None)
     announced_position: Mapped[int | None] = mapped_column(default=None)
     disposition: Mapped[str | None] = mapped_column(String(16), default=None)
     sentiment: Mapped[str | None] = mapped_column(String(16), default=None)

@@ -156,6 +156,9 @@ class HistoryItem(BaseModel):
     id: int
     started_at: datetime
     intent: str | None
+    # Where it went and, for an escalated call (often with no intent), why.
+    queue: str | None = None
+    escalation_reason: str | None = None
     disposition: str | None
     sentiment: str | None
     csat: int | None

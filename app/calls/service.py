@@ -265,7 +265,7 @@ async def accept(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
 async def reject(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
     _require_mine(call, user, CallState.offered)
     now = utcnow()
-    call.rejected_by = sorted({*(call.rejected_by or []), user.id})
+    _passed_on(call, user, now)
     agent = await routing.lock_user(uow, user.id)
     call.offer_expires_at = None
     routing.release(uow, agent, reason="reject", now=now)
@@ -333,9 +333,18 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         assert data.queue is not None
         if data.queue == ESCALATIONS and call.escalation_reason is None:
             call.escalation_reason = "agent_transfer"
+        _passed_on(call, user, now)
         routing.requeue(uow, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
     return await _publish(uow, "call.updated", call, to=user.id)
+
+
+def _passed_on(call: Call, user: User, now: datetime) -> None:
+    """The agent let the call go (rejected it, or sent it to a queue they also serve, such as
+    escalations): it goes to other agents first, and comes back to this one only once nobody
+    else can take it (routing.match)."""
+    call.rejected_by = sorted({*(call.rejected_by or []), user.id})
+    call.rejected_at = now
 
 
 async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> CallContext:
@@ -355,6 +364,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
     call.escalation_reason = reason
     call.connected_at = None
     await _free_agent_after(uow, user)
+    _passed_on(call, user, now)
     routing.requeue(uow, call, queue=ESCALATIONS)
     return await _publish(uow, "call.updated", call, to=user.id)
 

@@ -94,6 +94,10 @@ async def offer(uow: UnitOfWork, call: Call, agent: User, now: datetime) -> None
     call.move_to(CallState.offered)
     call.agent_id = agent.id
     call.offer_expires_at = now + timedelta(seconds=uow.ctx.settings.offer_timeout_s)
+    if agent.status == AgentStatus.away and agent.requested_status is None:
+        # A supervisor's assignment reaches an agent on a break: the break resumes once the
+        # offer or the call ends, whoever ends it.
+        agent.requested_status = AgentStatus.away
     # The context carries offer_expires_at while the call is offered.
     data = RawJson((await context.one(uow.session, call)).model_dump_json())
     uow.emit("call.offered", data, user_id=agent.id)
@@ -148,11 +152,15 @@ async def match(uow: UnitOfWork, *, now: datetime) -> int:
         queued = await calls.queued(session, queues=skills, limit=MATCH_BATCH)
     offered = 0
     exhausted: set[str | None] = set()
+    reoffer_after = timedelta(seconds=uow.ctx.settings.reoffer_after_s)
     for call in queued:
         if call.queue in exhausted or call.queue is None:
             continue
         rejected = [int(i) for i in call.rejected_by or []]
         agent = await users.free_agent(session, queue=call.queue, excluding=rejected)
+        if agent is None and rejected and _may_reoffer(call, now, reoffer_after):
+            # Nobody else can take it: back to whoever of those who rejected it is free.
+            agent = await users.free_agent(session, queue=call.queue)
         if agent is None:
             if not rejected:
                 exhausted.add(call.queue)
@@ -160,6 +168,13 @@ async def match(uow: UnitOfWork, *, now: datetime) -> int:
         await offer(uow, call, agent, now)
         offered += 1
     return offered
+
+
+def _may_reoffer(call: Call, now: datetime, after: timedelta) -> bool:
+    """A call whose rejecters are the only agents left: due again to them once `after` has
+    passed since the last rejection (the routing loop's passes, at least every poll interval,
+    find it then)."""
+    return call.rejected_at is None or now >= call.rejected_at + after
 
 
 async def expire_offers(uow: UnitOfWork, *, now: datetime) -> int:

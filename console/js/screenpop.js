@@ -49,7 +49,7 @@ function callerCard(call) {
   const segment = c?.segment;
   const previous = call.history?.[0];
   const lastCall = previous
-    ? `${daysAgo(previous.started_at)} · ${label(previous.intent)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · ${label(previous.sentiment).toLowerCase()} mood` : ""}`
+    ? `${daysAgo(previous.started_at)} · ${historyTopic(previous)} · ${previous.disposition ? label(previous.disposition) : "not wrapped"}${previous.sentiment ? ` · ${label(previous.sentiment).toLowerCase()} mood` : ""}`
     : null;
   return h(
     "section",
@@ -160,6 +160,14 @@ function pathCard(call) {
   );
 }
 
+// What an earlier call was about: its intent, or for a call the phone tree escalated without
+// one, the escalation and its reason.
+function historyTopic(item) {
+  if (item.intent) return label(item.intent);
+  if (item.escalation_reason) return `Escalation (${label(item.escalation_reason).toLowerCase()})`;
+  return item.queue ? label(item.queue) : "—";
+}
+
 function historyCard(call) {
   const items = call.history || [];
   return card(
@@ -177,7 +185,7 @@ function historyCard(call) {
               h(
                 "div",
                 {},
-                h("strong", {}, label(item.intent)),
+                h("strong", { testid: "history-topic" }, historyTopic(item)),
                 h(
                   "div",
                   { class: "history-facts" },

@@ -73,3 +73,27 @@ async def test_history_is_the_customers_earlier_final_calls_newest_first_at_most
 
     assert [h.id for h in found[0].history] == [c.id for c in reversed(past)][:5]
     assert found[1].history == [] and found[1].customer is None
+
+
+async def test_an_earlier_escalated_call_says_why_it_was_escalated(
+    ctx: AppContext, make: Factory
+) -> None:
+    customer = await make.customer()
+    await make.call(
+        state=CallState.ended,
+        customer_id=customer.id,
+        intent=None,
+        queue="escalations",
+        escalation_reason="unscripted",
+        waited_s=3600,
+    )
+    call = await make.call(customer_id=customer.id)
+
+    async with ctx.reading() as session:
+        loaded = await calls.get(session, call.id)
+        assert loaded is not None
+        found = await context.one(session, loaded)
+
+    [earlier] = found.history
+    assert earlier.intent is None
+    assert (earlier.queue, earlier.escalation_reason) == ("escalations", "unscripted")

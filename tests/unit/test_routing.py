@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from app.calls import repository as calls
@@ -19,9 +19,9 @@ from .factories import Factory
 InUow = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
 
 
-async def match(in_uow: InUow) -> int:
+async def match(in_uow: InUow, *, now: datetime | None = None) -> int:
     async def work(uow: UnitOfWork) -> int:
-        return await routing.match(uow, now=utcnow())
+        return await routing.match(uow, now=now or utcnow())
 
     result: int = await in_uow(work)
     return result
@@ -74,6 +74,36 @@ async def test_an_agent_who_rejected_a_call_is_passed_over_for_another(
 
     assert await match(in_uow) == 1
     assert await state_of(ctx, call.id) == (CallState.offered, other.id)
+
+
+async def test_a_call_rejected_by_the_only_free_agent_comes_back_to_them_after_a_while(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    rejected_at = utcnow()
+    only = await make.agent(idle_since=rejected_at - timedelta(minutes=5))
+    await make.agent(status=AgentStatus.busy)  # has the skill, but cannot take it
+    call = await make.call(rejected_by=[only.id], rejected_at=rejected_at)
+    wait = timedelta(seconds=ctx.settings.reoffer_after_s)
+
+    # Not straight back: someone else may come free first.
+    assert await match(in_uow, now=rejected_at + wait - timedelta(seconds=1)) == 0
+    assert await state_of(ctx, call.id) == (CallState.queued, None)
+
+    # Nobody did: the agent who rejected it gets it again rather than leaving the caller waiting.
+    assert await match(in_uow, now=rejected_at + wait) == 1
+    assert await state_of(ctx, call.id) == (CallState.offered, only.id)
+
+
+async def test_another_agent_coming_free_takes_a_rejected_call_first(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    rejected_at = utcnow() - timedelta(minutes=5)
+    rejecter = await make.agent(idle_since=rejected_at - timedelta(minutes=5))
+    newcomer = await make.agent(idle_since=utcnow())
+    call = await make.call(rejected_by=[rejecter.id], rejected_at=rejected_at)
+
+    assert await match(in_uow) == 1
+    assert await state_of(ctx, call.id) == (CallState.offered, newcomer.id)
 
 
 async def test_away_and_busy_agents_get_nothing(
