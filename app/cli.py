@@ -21,17 +21,47 @@ def _settings() -> Settings:
         return ensure_secrets(get_settings())
     except ConfigError as exc:
         raise SystemExit(f"tellonce: {exc}") from exc
+    except OSError as exc:  # the embedded database's folder, for its secrets file
+        why = "a file is there" if isinstance(exc, FileExistsError) else exc.strerror
+        raise SystemExit(f"tellonce: cannot use the folder {exc.filename}: {why}") from exc
     except ValidationError as exc:
         problems = "; ".join(
-            f"TELLONCE_{'.'.join(map(str, e['loc'])).upper()}: {e['msg']}" for e in exc.errors()
+            f"TELLONCE_{'.'.join(map(str, e['loc'])).upper()}: "
+            + e["msg"].removeprefix("Value error, ")
+            for e in exc.errors()
         )
         raise SystemExit(f"tellonce: bad settings: {problems}") from exc
 
 
 def _migrate(settings: Settings) -> None:
+    """Every command that touches the database migrates it first: a database that cannot be
+    reached is said here, in one line, with no traceback."""
+    from sqlalchemy import make_url
+    from sqlalchemy.exc import DBAPIError
+
     from app.migrate import upgrade
 
-    upgrade(settings.database_url)
+    shown = make_url(settings.database_url).render_as_string(hide_password=True)
+    path = settings.sqlite_path()
+    if path is not None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            why = "a file is there" if isinstance(exc, FileExistsError) else exc.strerror
+            raise SystemExit(f"tellonce: cannot use the folder {exc.filename}: {why}") from None
+    try:
+        upgrade(settings.database_url)
+    except DBAPIError as exc:
+        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise SystemExit(f"tellonce: cannot open the database {shown}: {reason}") from None
+    except OSError as exc:
+        url = make_url(settings.database_url)
+        reason = (
+            f"nothing answers at {url.host}:{url.port or 5432}; is PostgreSQL running there?"
+            if isinstance(exc, ConnectionRefusedError)
+            else exc.strerror or str(exc)
+        )
+        raise SystemExit(f"tellonce: cannot open the database {shown}: {reason}") from None
 
 
 async def in_transaction(settings: Settings, work: Callable[[DbSession], Awaitable[None]]) -> None:
@@ -89,9 +119,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_user_create(args: argparse.Namespace) -> int:
     from app.auth.service import hash_secret
-    from app.errors import Conflict
+    from app.errors import Conflict, Invalid
     from app.users import service
     from app.users.schemas import UserCreate
+    from ivr.flow import load_flow
 
     try:
         data = UserCreate(
@@ -106,6 +137,11 @@ def cmd_user_create(args: argparse.Namespace) -> int:
         print(f"tellonce: invalid user: {fields}", file=sys.stderr)
         return 2
     settings = _settings()
+    try:
+        service.check_skills(data.skills, load_flow(settings.flow).queues)
+    except Invalid as exc:
+        print(f"tellonce: {exc.detail}", file=sys.stderr)
+        return 2
     _migrate(settings)
     # Hashed before the transaction: argon2 takes tens of milliseconds, and a server running
     # on the same SQLite file would wait for this process's lock meanwhile.

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy import make_url
 
 DEFAULT_DATABASE_URL = "sqlite+aiosqlite:///./tellonce.db"
 SECRETS_SUFFIX = ".secrets.json"
@@ -18,6 +19,26 @@ MIN_SECRET_LENGTH = 16
 
 class ConfigError(RuntimeError):
     """The settings cannot run a server (a missing secret outside the embedded default)."""
+
+
+SUPPORTED_DATABASES = "sqlite+aiosqlite:///PATH or postgresql+asyncpg://USER@HOST:PORT/DATABASE"
+
+
+def check_database_url(url: str) -> str:
+    """The URL, if Tellonce can use it; else a ValueError that says what to write instead.
+    The message never holds the URL's password."""
+    scheme, sep, rest = url.partition("://")
+    if not sep:
+        raise ValueError(f"not a database URL; write {SUPPORTED_DATABASES}")
+    driver = scheme.lower()
+    if driver == "sqlite+aiosqlite" or driver == "postgresql+asyncpg":
+        return url
+    if driver.startswith("sqlite"):
+        raise ValueError(f"SQLite needs the aiosqlite driver: write sqlite+aiosqlite://{rest}")
+    if driver.split("+")[0] in ("postgresql", "postgres"):
+        hidden = make_url(f"postgresql+asyncpg://{rest}").render_as_string(hide_password=True)
+        raise ValueError(f"PostgreSQL needs the asyncpg driver: write {hidden}")
+    raise ValueError(f"{driver!r} is not supported; write {SUPPORTED_DATABASES}")
 
 
 class Settings(BaseSettings):
@@ -39,6 +60,11 @@ class Settings(BaseSettings):
     # per recipient of every event, to save bandwidth a console on the centre's LAN does not lack
     # (docs/BENCHMARKS.md has the figures).
     ws_per_message_deflate: bool = False
+
+    @field_validator("database_url")
+    @classmethod
+    def _supported_database(cls, value: str) -> str:
+        return check_database_url(value)
 
     @field_validator("redis_url", "flow", mode="before")
     @classmethod

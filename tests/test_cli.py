@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shlex
 import subprocess
 import sys
 import time
@@ -12,6 +13,9 @@ from pathlib import Path
 import httpx
 import pytest
 from support import free_port
+
+from ivr.engine import Speech
+from ivr.simulator import parse_keys
 
 
 def tellonce(
@@ -41,6 +45,65 @@ def test_user_create_works_on_a_database_no_serve_touched(tmp_path: Path) -> Non
     assert again.returncode == 1 and "taken" in again.stderr
     bad = tellonce("user", "create", "x y", "--password", "pw", "--role", "agent", cwd=tmp_path)
     assert bad.returncode == 2 and "invalid" in bad.stderr
+
+
+def test_user_create_refuses_a_skill_that_is_no_queue(tmp_path: Path) -> None:
+    result = tellonce(
+        "user", "create", "dora", "--password", "s3cret-pw", "--role", "agent",
+        "--skills", "billing,mortgages", cwd=tmp_path,
+    )  # fmt: skip
+    assert result.returncode == 2
+    assert "unknown skill 'mortgages'" in result.stderr
+    assert "billing, cards, escalations, loans" in result.stderr
+    assert "Traceback" not in result.stderr
+    ok = tellonce(
+        "user", "create", "dora", "--password", "s3cret-pw", "--role", "agent",
+        "--skills", "billing,loans", cwd=tmp_path,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+
+
+def test_the_readmes_escalation_example_is_one_shell_word_with_the_words_quoted() -> None:
+    """The tour's `--keys` example survives a POSIX shell and reaches the phone tree as words."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    line = next(line for line in readme.splitlines() if "husband" in line)
+    example = line[line.index("`--keys") + 1 : line.rindex("`")]
+    argv = shlex.split(example)
+    assert argv[0] == "--keys" and len(argv) == 2
+    answers = parse_keys(argv[1])
+    assert answers[-1] == Speech("my late husband's account")
+
+
+SECRETS = {"TELLONCE_SECRET_KEY": "x" * 32, "TELLONCE_IVR_API_KEY": "y" * 32}
+BAD_DATABASES = [
+    (
+        "postgresql+asyncpg://postgres:hunter2@127.0.0.1:5432/no_such_database",
+        'database "no_such_database" does not exist',
+    ),
+    ("postgresql+asyncpg://postgres@127.0.0.1:1/test", "is PostgreSQL running there?"),
+    ("sqlite:///tellonce.db", "write sqlite+aiosqlite:///tellonce.db"),
+    ("postgresql://postgres:hunter2@127.0.0.1/test", "write postgresql+asyncpg://postgres:***@"),
+    ("sqlite+aiosqlite:////proc/no/such/folder/x.db", "cannot use the folder /proc/no"),
+    ("mysql://db/tellonce", "write sqlite+aiosqlite:///PATH or postgresql+asyncpg://"),
+]
+
+
+@pytest.mark.parametrize(("url", "says"), BAD_DATABASES)
+@pytest.mark.parametrize(
+    "command",
+    [("migrate",), ("user", "create", "zed", "--password", "s3cret-pw", "--role", "agent"),
+     ("serve", "--port", "1")],
+    ids=["migrate", "user-create", "serve"],
+)  # fmt: skip
+def test_a_bad_database_url_is_one_line_that_says_what_to_write(
+    tmp_path: Path, url: str, says: str, command: tuple[str, ...]
+) -> None:
+    result = tellonce(*command, cwd=tmp_path, env={"TELLONCE_DATABASE_URL": url, **SECRETS})
+    assert result.returncode != 0
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("tellonce: ") and says in lines[0], lines[0]
+    assert "hunter2" not in result.stderr + result.stdout
 
 
 def test_migrate_then_again(tmp_path: Path) -> None:

@@ -36,6 +36,7 @@ async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()])
 
 @router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
 async def create_user(uow: Uow, _: SupervisorOutside, body: UserCreate) -> UserRead:
+    service.check_skills(body.skills, uow.ctx.flow.queues)
     password_hash = await hash_secret_async(body.password)
     user = await service.create(uow.session, data=body, password_hash=password_hash)
     return UserRead.model_validate(user)

@@ -8,7 +8,7 @@ from sqlalchemy.exc import IntegrityError
 
 from app.auth.service import verify_secret_async
 from app.db import DbSession
-from app.errors import Conflict
+from app.errors import Conflict, Invalid
 from app.uow import UnitOfWork
 from app.users import repository as users
 from app.users.models import User
@@ -22,6 +22,17 @@ async def authenticate(uow: UnitOfWork, *, username: str, password: str) -> User
         user = await users.get_by_username(session, username)
     ok = await verify_secret_async(user.password_hash if user else None, password)
     return user if ok else None
+
+
+def check_skills(skills: Sequence[str], queues: set[str]) -> None:
+    """A skill is the name of a queue of the phone tree: anything else would route nothing and
+    show on the wall as a queue of its own."""
+    unknown = sorted(set(skills) - queues)
+    if unknown:
+        raise Invalid(
+            f"unknown skill {', '.join(map(repr, unknown))}: "
+            f"skills are the phone tree's queues: {', '.join(sorted(queues))}"
+        )
 
 
 async def create(session: DbSession, *, data: UserCreate, password_hash: str) -> User:
