@@ -113,11 +113,14 @@ async def test_refused_user_bodies_change_nothing(api: Api) -> None:
         {**DAVE, "username": "no spaces allowed"},
         {**DAVE, "username": "erin", "skills": "loans"},
         {**DAVE, "username": "erin", "skills": ["Loans And More"]},
+        {**DAVE, "username": "erin", "skills": ["loans", "mortgages"]},  # no such queue
         {**DAVE, "username": "erin", "status": "available"},  # not a field of the body
         {**DAVE, "username": "erin", "id": 99},
     ]:
         assert_error(await api.post("/api/users", "super", body), 422)
     assert (await get(api, "/api/users", "super")).json() == before
+    r = await api.post("/api/users", "super", {**DAVE, "username": "erin", "skills": ["mortgages"]})
+    assert "billing, cards, escalations, loans" in r.json()["detail"]
     # The first password still works, the second never took.
     ok = await api.http.post(
         "/api/auth/token", data={"username": "dave", "password": "dave-secret-pw"}
