@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING
@@ -83,13 +84,68 @@ def cmd_migrate(args: argparse.Namespace) -> int:
     return 0
 
 
+def _port_is_free(host: str, port: int) -> bool:
+    """Whether the server could listen there: checked before anything is printed or loaded.
+    SO_REUSEADDR as uvicorn sets it, so that a port a stopped server just left counts free."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)
+    except OSError:
+        return True  # a bad host: uvicorn says so itself
+    family, kind, proto, _, address = infos[0]
+    with socket.socket(family, kind, proto) as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(address)
+        except OSError:
+            return False
+    return True
+
+
+async def _has_users(session: DbSession) -> bool:
+    from app.users import repository as users
+
+    return await users.any_user(session)
+
+
+def _first_user_hint(settings: Settings) -> str | None:
+    """What to do on a database with no login yet: nobody could sign in."""
+    from app.db import open_database
+
+    async def check() -> bool:
+        database = open_database(settings.database_url)
+        try:
+            async with database.session() as session:
+                return await _has_users(session)
+        finally:
+            await database.dispose()
+
+    if asyncio.run(check()):
+        return None
+    return (
+        "tellonce: there is no login yet. Make the first supervisor with\n"
+        "  tellonce user create NAME --password PASSWORD --role supervisor\n"
+        "(with the same settings as this server), or start with demo data: tellonce serve --demo"
+    )
+
+
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
 
     settings = _settings()
+    if not _port_is_free(args.host, args.port):
+        print(
+            f"tellonce: port {args.port} on {args.host} is in use (another Tellonce?); "
+            "stop it, or choose another port with --port",
+            file=sys.stderr,
+        )
+        return 1
     _migrate(settings)
+    if not args.demo:
+        hint = _first_user_hint(settings)
+        if hint is not None:
+            print(hint, file=sys.stderr, flush=True)
     if args.demo:
         from app import demo
 

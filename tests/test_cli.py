@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
+import socket
 import subprocess
 import sys
 import time
@@ -122,12 +124,13 @@ def test_serve_refuses_other_databases_without_secrets(tmp_path: Path) -> None:
     assert "Traceback" not in result.stderr
 
 
-@pytest.fixture
-def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+@contextlib.contextmanager
+def serving(tmp_path: Path, *args: str) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    """`tellonce serve` on a free port, once it answers; stopped on the way out."""
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELLONCE_")}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), "--demo"],
+        [sys.executable, "-m", "app.cli", "serve", "--port", str(port), *args],
         cwd=tmp_path, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
@@ -146,6 +149,42 @@ def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
         proc.wait(timeout=20)
 
 
+@pytest.fixture
+def demo_server(tmp_path: Path) -> Iterator[tuple[str, subprocess.Popen[str]]]:
+    with serving(tmp_path, "--demo") as served:
+        yield served
+
+
+def test_serve_on_an_empty_database_says_how_to_make_the_first_supervisor(
+    tmp_path: Path,
+) -> None:
+    with serving(tmp_path) as (_, proc):
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0]
+    assert "there is no login yet" in output
+    assert "tellonce user create NAME --password PASSWORD --role supervisor" in output
+    # Once there is one, the hint is gone.
+    made = tellonce("user", "create", "boss", "--password", "s3cret-pw", "--role", "supervisor",
+                    cwd=tmp_path)  # fmt: skip
+    assert made.returncode == 0, made.stderr
+    with serving(tmp_path) as (_, proc):
+        proc.terminate()
+        assert "no login yet" not in proc.communicate(timeout=20)[0]
+
+
+def test_serve_demo_on_a_port_in_use_says_so_before_anything_else(tmp_path: Path) -> None:
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        result = tellonce("serve", "--port", str(port), "--demo", cwd=tmp_path)
+    assert result.returncode == 1
+    assert f"port {port} on 127.0.0.1 is in use" in result.stderr
+    assert "demo data loaded" not in result.stdout
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "tellonce.db").exists()
+
+
 def test_serve_demo_answers_and_prints_only_demo_logins(
     demo_server: tuple[str, subprocess.Popen[str]], tmp_path: Path
 ) -> None:
@@ -158,6 +197,7 @@ def test_serve_demo_answers_and_prints_only_demo_logins(
     output = proc.communicate(timeout=20)[0]
     for login in ("super", "alice", "bob", "carol", "12345678", "1234", "+15551230001"):
         assert login in output
+    assert "no login yet" not in output
     # The generated secrets stay in their owner-only file, never in the output.
     (secrets_file,) = tmp_path.glob("*.secrets.json")
     import json

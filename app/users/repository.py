@@ -25,6 +25,13 @@ async def get(session: DbSession, user_id: int, *, lock: bool = False) -> User |
     return await get_by_pk(session, User, user_id)
 
 
+_ANY_USER = select(exists().select_from(User))
+
+
+async def any_user(session: DbSession) -> bool:
+    return bool(await session.scalar(_ANY_USER))
+
+
 _BY_USERNAME = select(User).where(User.username == bindparam("username"))
 
 
