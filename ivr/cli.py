@@ -132,6 +132,25 @@ def resolve_api_key(given: str | None) -> str | None:
     return resolve_ivr_api_key()
 
 
+def _no_key() -> str:
+    """Where the key was looked for, and how to give it: the server keeps it beside its own
+    database, which is wherever the server was started unless TELLONCE_DATABASE_URL says."""
+    from app.config import Settings
+
+    try:
+        path = Settings().secrets_path()
+    except ValueError:
+        path = None
+    where = (
+        f"; the server on the embedded default keeps it in {path.name} beside its database, "
+        f"and there is none at {path.resolve()}: run this in the server's folder, or set "
+        "TELLONCE_DATABASE_URL as the server has it"
+        if path is not None
+        else ""
+    )
+    return f"no IVR key: pass --api-key or set TELLONCE_IVR_API_KEY{where}"
+
+
 def run_flow_check(args: argparse.Namespace) -> int:
     try:
         flow = load_flow(_flow_path(args.file))
@@ -162,7 +181,7 @@ def run_ivr(args: argparse.Namespace) -> int:
             return fail(f"--keys: {exc}")
     api_key = resolve_api_key(args.api_key)
     if not api_key:
-        return fail("no IVR key: pass --api-key or set TELLONCE_IVR_API_KEY")
+        return fail(_no_key())
     engine = Engine(flow)
 
     async def main() -> int:

@@ -132,6 +132,27 @@ def test_the_ivr_key_comes_from_the_option_then_the_environment_then_the_databas
     assert cli.resolve_api_key("given") == "given"
 
 
+def test_without_a_key_the_ivr_says_where_it_looked(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.delenv("TELLONCE_IVR_API_KEY", raising=False)
+    monkeypatch.chdir(tmp_path)
+    assert cli.main(["ivr", "--keys", "1"]) == 2
+    said = capsys.readouterr().err
+    assert f"there is none at {tmp_path / 'tellonce.db.secrets.json'}" in said
+    assert "run this in the server's folder, or set TELLONCE_DATABASE_URL" in said
+
+    # Told where the server's database is, it finds the key there.
+    server_folder = tmp_path / "server"
+    server_folder.mkdir()
+    monkeypatch.setenv("TELLONCE_DATABASE_URL", f"sqlite+aiosqlite:///{server_folder}/tellonce.db")
+    from app.config import Settings, ensure_secrets
+
+    made = ensure_secrets(Settings())
+    assert made.ivr_api_key is not None
+    assert cli.resolve_api_key(None) == made.ivr_api_key.get_secret_value()
+
+
 def test_the_key_kept_beside_the_embedded_database_is_found(tmp_path: Path) -> None:
     from app.config import Settings, ensure_secrets
 
