@@ -135,8 +135,11 @@ async def verify(uow: UnitOfWork, *, call_id: int, data: VerifyIn) -> VerifyOut:
         return VerifyOut(verified=False, attempts_left=0, locked=locked)
     account_failures = 0
     if customer is not None:
+        # Failures within the window count, but none from before the last lock ended (by
+        # itself, or lifted by a supervisor).
+        since = max(now - LOCK_WINDOW, customer.locked_until or now - LOCK_WINDOW)
         account_failures = await customers.failures_since(
-            uow.session, customer.account_number, since=now - LOCK_WINDOW
+            uow.session, customer.account_number, since=since
         )
     if pin_ok and not locked and customer is not None:
         call.customer_id = customer.id

@@ -21,8 +21,15 @@ class Customer(Base):
     phone_numbers: Mapped[list[Any]] = mapped_column(default=list)
     segment: Mapped[str] = mapped_column(String(16), default="standard")
     language: Mapped[str] = mapped_column(String(8), default="en")
+    # Verification is refused until then (three wrong PINs); a supervisor's unlock sets it to
+    # the moment of the unlock, and failures before it no longer count.
     locked_until: Mapped[datetime | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+    @property
+    def locked(self) -> bool:
+        """Verification locked now (read by the schemas as the field `locked`)."""
+        return self.locked_until is not None and self.locked_until > utcnow()
 
 
 class CustomerPhone(Base):

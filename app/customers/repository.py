@@ -17,6 +17,10 @@ async def get(session: DbSession, customer_id: int) -> Customer | None:
     return await get_by_pk(session, Customer, customer_id)
 
 
+async def get_locked_by_id(session: DbSession, customer_id: int) -> Customer | None:
+    return await get_locked(session, Customer, customer_id)
+
+
 _BY_ACCOUNT = select(Customer).where(Customer.account_number == bindparam("account"))
 
 

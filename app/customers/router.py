@@ -9,7 +9,7 @@ from fastapi import APIRouter, Path, status
 from app.auth.service import hash_secret_async
 from app.customers import service
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead
-from app.deps import CurrentUser, SupervisorOutside, Uow
+from app.deps import CurrentUser, Supervisor, SupervisorOutside, Uow
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 CustomerId = Annotated[int, Path(ge=1, le=2_147_483_647)]
@@ -26,3 +26,9 @@ async def create_customer(uow: Uow, _: SupervisorOutside, body: CustomerCreate) 
 async def get_customer(uow: Uow, user: CurrentUser, customer_id: CustomerId) -> CustomerDetail:
     customer = await service.visible(uow.session, customer_id=customer_id, user=user)
     return await service.detail(uow.session, customer=customer)
+
+
+@router.post("/{customer_id}/unlock", response_model=CustomerRead)
+async def unlock_customer(uow: Uow, _: Supervisor, customer_id: CustomerId) -> CustomerRead:
+    """Lift the verification lock that three wrong PINs set (supervisors only)."""
+    return service.to_read(await service.unlock(uow.session, customer_id=customer_id))

@@ -34,6 +34,8 @@ class CustomerBrief(BaseModel):
     account_number: str
     segment: str
     phone_numbers: list[str]
+    # Three wrong PINs lock verification for 15 minutes; a supervisor can lift it.
+    locked: bool = False
 
 
 class RecentCall(BaseModel):
@@ -53,7 +55,6 @@ class RecentCall(BaseModel):
 
 class CustomerRead(CustomerBrief):
     language: str
-    locked: bool = False
     created_at: datetime
 
 

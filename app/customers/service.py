@@ -49,9 +49,18 @@ async def visible(session: DbSession, *, customer_id: int, user: User) -> Custom
 
 
 def to_read(customer: Customer) -> CustomerRead:
-    read = CustomerRead.model_validate(customer, from_attributes=True)
-    read.locked = customer.locked_until is not None and customer.locked_until > utcnow()
-    return read
+    return CustomerRead.model_validate(customer, from_attributes=True)
+
+
+async def unlock(session: DbSession, *, customer_id: int) -> Customer:
+    """Lift a verification lock now: the caller may try again, with three fresh tries."""
+    customer = await customers.get_locked_by_id(session, customer_id)
+    if customer is None:
+        raise NotFound("customer not found")
+    now = utcnow()
+    if customer.locked_until is not None and customer.locked_until > now:
+        customer.locked_until = now
+    return customer
 
 
 async def detail(session: DbSession, *, customer: Customer) -> CustomerDetail:

@@ -44,7 +44,31 @@ function empty(text) {
   return h("p", { class: "muted empty" }, text);
 }
 
-function callerCard(call) {
+// Three wrong PINs lock verification for 15 minutes: the agent must not be left wondering why
+// the caller "cannot verify". A supervisor's view of the call (onUnlock given) can lift it.
+function lockNotice(call, onUnlock) {
+  const c = call.customer;
+  if (!c?.locked) return null;
+  return h(
+    "div",
+    { class: "lock-notice", testid: "pop-locked" },
+    h(
+      "span",
+      { class: "badge badge-danger" },
+      h("span", { "aria-hidden": "true" }, "🔒 "),
+      "Verification locked: three wrong PINs (15 minutes)",
+    ),
+    onUnlock
+      ? h(
+          "button",
+          { type: "button", class: "small", testid: "pop-unlock", onclick: () => onUnlock(c) },
+          "Unlock",
+        )
+      : h("span", { class: "muted small" }, " A supervisor can lift it."),
+  );
+}
+
+function callerCard(call, onUnlock) {
   const c = call.customer;
   const segment = c?.segment;
   const previous = call.history?.[0];
@@ -63,6 +87,7 @@ function callerCard(call) {
         : null,
     ),
     identityBadge(call),
+    lockNotice(call, onUnlock),
     h(
       "dl",
       { class: "facts" },
@@ -253,13 +278,14 @@ function timelineCard(call) {
   );
 }
 
-export function renderScreenPop(call) {
+// onUnlock(customer): given on a supervisor's page, offers to lift a verification lock.
+export function renderScreenPop(call, { onUnlock } = {}) {
   return [
     reasonCard(call),
     h(
       "div",
       { class: "pop-grid" },
-      h("div", { class: "stack" }, callerCard(call), pathCard(call)),
+      h("div", { class: "stack" }, callerCard(call, onUnlock), pathCard(call)),
       h("div", { class: "stack" }, timelineCard(call), historyCard(call), collectedCard(call)),
     ),
   ];

@@ -235,11 +235,21 @@ async function assign(callId, agentId) {
 const dialog = byTestId("call-dialog");
 byTestId("call-dialog-close").addEventListener("click", () => dialog.close());
 
+async function unlock(customer, callId) {
+  try {
+    await api(`/api/customers/${customer.id}/unlock`, { method: "POST" });
+    toast(`${customer.name} can verify again.`, "ok");
+    await showCall(callId);
+  } catch (err) {
+    toast(`Could not unlock ${customer.name}: ${err.message}`, "error");
+  }
+}
+
 async function showCall(callId) {
   try {
     const call = await api(`/api/calls/${callId}`);
     byTestId("call-dialog-title").textContent = `Call #${call.id} · ${label(call.state)}`;
-    replace(byTestId("call-dialog-body"), renderScreenPop(call));
+    replace(byTestId("call-dialog-body"), renderScreenPop(call, { onUnlock: (customer) => unlock(customer, callId) }));
     if (!dialog.open) dialog.showModal();
   } catch (err) {
     toast(`Could not read call #${callId}: ${err.message}`, "error");

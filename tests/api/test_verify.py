@@ -179,3 +179,38 @@ async def test_the_15_minute_window_and_the_15_minute_lock(api: Api) -> None:
     await age(api, 16)
     assert await verify(api, await new_call(api), "12345678", "0000") == answer(False, 2, False)
     assert (await verify(api, await new_call(api), *JANE))["verified"] is True
+
+
+async def test_a_supervisor_lifts_a_lock_that_the_screen_pop_and_the_customer_show(
+    api: Api,
+) -> None:
+    await api.set_status("alice", "available")
+    for pin in ("0001", "0002", "0003"):
+        await verify(api, await new_call(api), "12345678", pin)
+    # Jane calls again, is recognised by her number, and reaches Alice: the lock is on screen.
+    call_id = await new_call(api, "+15551230001")
+    assert await verify(api, call_id, *JANE) == answer(False, 0, True)
+    r = await api.post(f"/api/calls/{call_id}/handoff", None, {
+        "intent": "card_lost", "collected": {}, "utterance": None, "escalate_reason": None,
+    })  # fmt: skip
+    assert r.status_code == 200, r.text
+    context = await api.call(call_id, "alice")
+    customer_id = context["customer"]["id"]
+    assert context["customer"]["locked"] is True
+    supervisor = await api.login("super")
+    jane = await api.http.get(f"/api/customers/{customer_id}", headers=supervisor)
+    assert jane.json()["locked"] is True
+
+    # An agent may not lift it; an unknown customer is 404.
+    assert (await api.post(f"/api/customers/{customer_id}/unlock", "alice")).status_code == 403
+    assert (await api.post("/api/customers/999999/unlock", "super")).status_code == 404
+    assert (await api.call(call_id, "alice"))["customer"]["locked"] is True
+
+    r = await api.post(f"/api/customers/{customer_id}/unlock", "super")
+    assert r.status_code == 200, r.text
+    assert r.json()["locked"] is False and r.json()["id"] == customer_id
+    assert (await api.post(f"/api/customers/{customer_id}/unlock", "super")).status_code == 200
+    assert (await api.call(call_id, "alice"))["customer"]["locked"] is False
+    # Three fresh tries: one wrong PIN does not lock her again, and the right one verifies.
+    assert await verify(api, await new_call(api), "12345678", "0004") == answer(False, 2, False)
+    assert (await verify(api, await new_call(api), *JANE))["verified"] is True
