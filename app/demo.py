@@ -106,6 +106,7 @@ async def load(session: DbSession) -> None:
                     created_at=start,
                     queued_at=start + timedelta(seconds=60),
                     first_queued_at=start + timedelta(seconds=60),
+                    waited_s=35.0,
                     connected_at=start + timedelta(seconds=95),
                     first_connected_at=start + timedelta(seconds=95),
                     hungup_at=start + timedelta(minutes=6),

@@ -21,7 +21,7 @@ from app.calls.schemas import (
 from app.calls.states import CallState
 from app.customers import repository as customers
 from app.customers.schemas import CustomerBrief
-from app.db import DbSession
+from app.db import DbSession, utcnow
 
 HISTORY = 5
 # Enough final calls per customer that an ended call still finds five that came before it.
@@ -134,13 +134,18 @@ def assemble(call: Call, related: Related) -> CallContext:
         csat=call.csat,
         had_to_repeat=call.had_to_repeat,
         offer_expires_at=call.offer_expires_at if call.state == CallState.offered else None,
+        wait_s=wait_s(call, utcnow()),
+        waiting_since=call.waiting_since,
     )
 
 
 def wait_s(call: Call, now: datetime) -> float | None:
-    """How long the call has waited in its queue (until it was answered, if it was)."""
-    if call.queued_at is None:
+    """The caller's wait: time queued before each answer, summed over every queue the call
+    waited in, up to now while it waits. None for a call never queued. The one definition:
+    the call context, the escalations, the phone tree's position, a customer's calls and the
+    wall's figures all use it."""
+    if call.waiting_since is not None:
+        return max(0.0, round((now - call.waiting_since).total_seconds(), 1))
+    if call.first_queued_at is None:
         return None
-    waiting = call.state in (CallState.queued, CallState.offered)
-    until = now if waiting or call.connected_at is None else call.connected_at
-    return max(0.0, round((until - call.queued_at).total_seconds(), 1))
+    return round(call.waited_s, 1)

@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import ForeignKey, Index, String, Text
+from sqlalchemy import Float, ForeignKey, Index, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.calls.states import FINAL_STATES, CallState, check
@@ -63,12 +63,27 @@ class Call(Base):
     csat: Mapped[int | None] = mapped_column(default=None)
     had_to_repeat: Mapped[bool | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # When it joined its current queue (its place in the queue; kept through a rejection).
     queued_at: Mapped[datetime | None] = mapped_column(default=None)
     first_queued_at: Mapped[datetime | None] = mapped_column(default=None)
     connected_at: Mapped[datetime | None] = mapped_column(default=None)
     first_connected_at: Mapped[datetime | None] = mapped_column(default=None)
     hungup_at: Mapped[datetime | None] = mapped_column(default=None)
     ended_at: Mapped[datetime | None] = mapped_column(default=None)
+    # The caller's wait: time queued before each answer, summed over every queue. waited_s
+    # holds the periods that ended; while the call waits, waiting_since is now minus the whole
+    # wait so far (so the longest wait of a queue is one min()). See wait_s in context.py.
+    waited_s: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
+    waiting_since: Mapped[datetime | None] = mapped_column(default=None)
+
+    def start_waiting(self, now: datetime) -> None:
+        self.waiting_since = now - timedelta(seconds=self.waited_s)
+
+    def stop_waiting(self, now: datetime) -> None:
+        """Answered, or the caller hung up: the period that was running ends."""
+        if self.waiting_since is not None:
+            self.waited_s = max(0.0, (now - self.waiting_since).total_seconds())
+            self.waiting_since = None
 
     def move_to(self, state: CallState) -> None:
         """The one way a call changes state: a move app/calls/states.py does not list is 409."""

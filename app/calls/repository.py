@@ -162,14 +162,14 @@ async def next_offer_expiry(session: DbSession) -> datetime | None:
 
 
 _WAITING = (
-    select(Call.queue, func.count(), func.min(Call.queued_at))
+    select(Call.queue, func.count(), func.min(Call.waiting_since))
     .where(Call.state == CallState.queued, Call.queue.is_not(None))
     .group_by(Call.queue)
 )
 
 
 async def waiting(session: DbSession) -> dict[str, tuple[int, datetime | None]]:
-    """queue -> (calls queued, when the longest waiting of them was queued)."""
+    """queue -> (calls queued, since when the longest waiting of them has waited in all)."""
     rows = (await session.execute(_WAITING)).all()
     return {str(q): (int(n), oldest) for q, n, oldest in rows}
 

@@ -191,11 +191,14 @@ class CallContext(BaseModel):
     csat: int | None = None
     had_to_repeat: bool | None = None
     offer_expires_at: datetime | None = None
+    # The caller's wait: time queued before each answer, summed over every queue, up to now
+    # while the call waits (then waiting_since is when that wait began, for a live count).
+    wait_s: float | None = None
+    waiting_since: datetime | None = None
 
 
 class EscalationOut(CallContext):
     reason: str | None
-    wait_s: float | None
     agent: Person | None
 
 

@@ -219,6 +219,7 @@ async def hangup(uow: UnitOfWork, *, call: Call) -> CallContext:
         if call.state == CallState.offered:
             await routing.revoke_offer(uow, call, reason="abandoned", now=now)
         call.move_to(CallState.abandoned)
+        call.stop_waiting(now)
         call.hungup_at = call.ended_at = now
         call.agent_id = None
         call.offer_expires_at = None
@@ -259,6 +260,7 @@ async def accept(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
     agent = await routing.lock_user(uow, user.id)
     call.move_to(CallState.connected)
     call.offer_expires_at = None
+    call.stop_waiting(now)
     call.connected_at = now
     call.first_connected_at = call.first_connected_at or now
     routing.set_status(uow, agent, AgentStatus.busy, now)
@@ -331,6 +333,7 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
     call.connected_at = None
     await _free_agent_after(uow, user)
     if target is not None:
+        call.start_waiting(now)  # on hold until the other agent answers
         await routing.offer(uow, call, target, now)
     else:
         assert data.queue is not None
@@ -419,7 +422,6 @@ async def list_calls(
 async def escalations(uow: UnitOfWork) -> list[EscalationOut]:
     found = await calls.active_escalations(uow.session)
     names = await users.names(uow.session, {c.agent_id for c in found if c.agent_id is not None})
-    now = utcnow()
     out = []
     for call, found_context in zip(found, await context.build(uow.session, found), strict=True):
         agent = (
@@ -431,7 +433,6 @@ async def escalations(uow: UnitOfWork) -> list[EscalationOut]:
             EscalationOut(
                 **found_context.model_dump(),
                 reason=call.escalation_reason,
-                wait_s=context.wait_s(call, now),
                 agent=agent,
             )
         )

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
-
 from sqlalchemy.exc import IntegrityError
 
-from app.calls.models import Call
+from app.calls.context import wait_s
 from app.customers import repository as customers
 from app.customers.models import Customer
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead, RecentCall
@@ -77,7 +75,7 @@ async def detail(session: DbSession, *, customer: Customer) -> CustomerDetail:
             sentiment=call.sentiment,
             csat=call.csat,
             had_to_repeat=call.had_to_repeat,
-            wait_s=_wait_s(call, now),
+            wait_s=wait_s(call, now),
             transfers=n_transfers,
         )
         for call, n_transfers in await customers.recent_calls(
@@ -85,11 +83,3 @@ async def detail(session: DbSession, *, customer: Customer) -> CustomerDetail:
         )
     ]
     return CustomerDetail(**to_read(customer).model_dump(), recent_calls=recent)
-
-
-def _wait_s(call: Call, now: datetime) -> float | None:
-    """From the first handoff to the first answer (or the end, or now)."""
-    if call.first_queued_at is None:
-        return None
-    until = call.first_connected_at or call.ended_at or now
-    return round((until - call.first_queued_at).total_seconds(), 1)

@@ -112,6 +112,7 @@ def requeue(uow: UnitOfWork, call: Call, *, queue: str | None = None) -> None:
         call.queue = queue
         call.queued_at = utcnow()
         call.announced_position = None
+        call.start_waiting(call.queued_at)
     call.move_to(CallState.queued)
     call.agent_id = None
     call.offer_expires_at = None

@@ -117,9 +117,8 @@ function tickOffer(now) {
 }
 
 function popHeader(call) {
-  const queuedFor = call.queued_at && call.connected_at
-    ? duration((parseTime(call.connected_at) - parseTime(call.queued_at)) / 1000)
-    : null;
+  // The server's one figure: time queued before each answer, over every queue (wait_s).
+  const queuedFor = !call.waiting_since && typeof call.wait_s === "number" ? duration(call.wait_s) : null;
   return h(
     "div",
     { class: "pop-head" },
@@ -128,10 +127,10 @@ function popHeader(call) {
     call.state === "connected" && call.connected_at
       ? h("span", { class: "pop-timer" }, "On call ", since(call.connected_at, { testid: "pop-talk-time" }))
       : null,
-    call.state === "offered" && call.queued_at
-      ? h("span", { class: "pop-timer" }, "Waiting ", since(call.queued_at, { testid: "pop-wait" }))
+    call.state === "offered" && call.waiting_since
+      ? h("span", { class: "pop-timer" }, "Waiting ", since(call.waiting_since, { testid: "pop-wait" }))
       : null,
-    queuedFor ? h("span", { class: "muted" }, `waited ${queuedFor} in queue`) : null,
+    queuedFor ? h("span", { class: "muted", testid: "pop-waited" }, `waited ${queuedFor} in queue`) : null,
     call.transfers?.length ? h("span", { class: "badge badge-warn" }, `${call.transfers.length} transfer${call.transfers.length > 1 ? "s" : ""}`) : null,
   );
 }

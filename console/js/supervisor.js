@@ -15,7 +15,6 @@ const state = {
   queues: [],
   queuesAt: serverNow(),
   escalations: [],
-  escalationsAt: serverNow(),
   agents: new Map(),
   ivr: new Map(),
   calls: [],
@@ -95,12 +94,11 @@ const rows = new Map();
 
 function escalationWait(e) {
   if (e.state === "connected") {
-    const waited = e.queued_at && e.connected_at ? (parseTime(e.connected_at) - parseTime(e.queued_at)) / 1000 : null;
-    return h("span", { class: "muted" }, waited === null ? "answered" : `answered after ${duration(waited)}`);
+    return h("span", { class: "muted" }, typeof e.wait_s === "number" ? `answered after ${duration(e.wait_s)}` : "answered");
   }
-  // The server's own count of the wait, ticking on from when it was read.
-  if (typeof e.wait_s === "number") return since(new Date(state.escalationsAt), { base: e.wait_s });
-  return e.queued_at ? since(e.queued_at) : "—";
+  // The caller's whole wait, over every queue, ticking on.
+  if (e.waiting_since) return since(e.waiting_since);
+  return typeof e.wait_s === "number" ? duration(e.wait_s) : "—";
 }
 
 function buildRow(e) {
@@ -342,6 +340,8 @@ function renderIvr() {
 
 // ---- today's figures -------------------------------------------------------------------------
 
+const ANSWERED = new Set(["connected", "wrapup", "ended"]);
+
 function renderFigures() {
   const midnight = new Date();
   midnight.setHours(0, 0, 0, 0);
@@ -350,10 +350,10 @@ function renderFigures() {
   const escalated = today.filter((c) => c.escalation_reason);
   const byReason = new Map();
   for (const c of escalated) byReason.set(c.escalation_reason, (byReason.get(c.escalation_reason) || 0) + 1);
+  // The server's one figure of a caller's wait (wait_s), over the calls someone answered.
   const waits = today
-    .filter((c) => c.queued_at && c.connected_at)
-    .map((c) => (parseTime(c.connected_at) - parseTime(c.queued_at)) / 1000)
-    .filter((s) => s >= 0);
+    .filter((c) => ANSWERED.has(c.state) && typeof c.wait_s === "number")
+    .map((c) => c.wait_s);
   byTestId("figure-calls").textContent = String(today.length);
   byTestId("figure-abandoned").textContent = String(abandoned);
   byTestId("figure-abandoned-rate").textContent = today.length ? `(${Math.round((abandoned / today.length) * 100)}%)` : "";
@@ -384,7 +384,6 @@ async function loadAgents() {
 
 async function loadEscalations() {
   state.escalations = (await api("/api/escalations")) || [];
-  state.escalationsAt = serverNow();
   renderEscalations();
 }
 

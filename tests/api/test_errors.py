@@ -116,7 +116,9 @@ async def snapshot(api: Api, call_id: int | None = None) -> dict[str, Any]:
     assert r.status_code == 200, r.text
     state: dict[str, Any] = {"users": {u["username"]: u["status"] for u in r.json()}}
     if call_id is not None:
-        state["call"] = await api.call(call_id)
+        call = await api.call(call_id)
+        call.pop("wait_s")  # a waiting caller's wait grows by itself: not a change
+        state["call"] = call
     return state
 
 

@@ -111,6 +111,10 @@ def test_offer_accept_transfer_wrap(
     expect(transfer).to_contain_text("Alice Adams transferred to Bob Brown")
     expect(transfer).to_contain_text(NOTE)
     expect(bob.get_by_test_id("note-item")).to_contain_text("went missing on the tram")
+    # One figure for the caller's wait: queued before Alice answered plus on hold before Bob
+    # did, as the server counts it, never the time Alice talked to her.
+    waited = server.api("super").get(f"/api/calls/{call_id}").json()["wait_s"]
+    expect(bob.get_by_test_id("pop-waited")).to_have_text(f"waited {int(waited)}s in queue")
     save_screenshot(bob, "agent.png", tmp_path)
 
     # Bob wraps with the keyboard alone.

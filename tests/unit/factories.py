@@ -81,6 +81,7 @@ class Factory:
             "created_at": (queued_at or now) - timedelta(seconds=30),
             "queued_at": queued_at,
             "first_queued_at": queued_at,
+            "waiting_since": queued_at if state in (CallState.queued, CallState.offered) else None,
         }
         call = Call(**(values | fields))
         return await self._add(call)

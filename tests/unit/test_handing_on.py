@@ -4,12 +4,16 @@ call an agent let go is not offered straight back to them."""
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
+from datetime import timedelta
 from typing import Any
 
 from app.calls import repository as calls
 from app.calls import service
+from app.calls.schemas import TransferIn
 from app.calls.states import CallState
 from app.context import AppContext
+from app.customers import repository as customers_repository
+from app.customers import service as customers_service
 from app.uow import UnitOfWork
 from app.users import repository as users
 from app.users.models import AgentStatus
@@ -96,3 +100,53 @@ async def test_an_escalation_waits_rather_than_bounce_to_the_agent_who_escalated
 
     assert await state_of(ctx, call_id) == (CallState.queued, None)
     assert await status_of(ctx, senior.id) == AgentStatus.available
+
+
+async def test_the_wait_is_the_time_queued_before_each_answer_summed_over_queues(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    alice = await make.agent("alice", status=AgentStatus.offered, skills=["billing"])
+    bob = await make.agent("bob", status=AgentStatus.away, skills=["cards"])
+    customer = await make.customer()
+    call = await make.call(
+        state=CallState.offered, agent_id=alice.id, waited_s=31, customer_id=customer.id
+    )
+
+    async def as_agent(agent_id: int, action: Callable[..., Awaitable[Any]], **kw: Any) -> Any:
+        async def work(uow: UnitOfWork) -> Any:
+            locked = await service.get_locked(uow, call.id)
+            user = await users.get(uow.session, agent_id)
+            return await action(uow, call=locked, user=user, **kw)
+
+        return await in_uow(work)
+
+    answered = await as_agent(alice.id, service.accept)
+    assert 31 <= answered.wait_s < 33 and answered.waiting_since is None
+
+    # Talked to for a while, then sent on to cards: the wait goes on from 31 s, not from 0.
+    moved = await as_agent(alice.id, service.transfer, data=TransferIn(queue="cards"))
+    assert 31 <= moved.wait_s < 33 and moved.waiting_since is not None
+    async with ctx.transaction() as session:
+        waiting = await calls.get(session, call.id)
+        assert waiting is not None and waiting.waiting_since is not None
+        waiting.waiting_since -= timedelta(seconds=10)  # ten seconds in the cards queue
+
+    async def position(uow: UnitOfWork) -> Any:
+        return await service.position(uow, call=await service.get_locked(uow, call.id))
+
+    assert 41 <= (await in_uow(position)).wait_s < 43
+
+    async def assign_to_bob(uow: UnitOfWork) -> None:
+        await service.assign(uow, call=await service.get_locked(uow, call.id), agent_id=bob.id)
+
+    await in_uow(assign_to_bob)
+    answered = await as_agent(bob.id, service.accept)
+    assert 41 <= answered.wait_s < 43
+
+    # The same figure wherever it is shown: the customer's calls too.
+    async with ctx.reading() as session:
+        found = await customers_repository.get(session, customer.id)
+        assert found is not None
+        detail = await customers_service.detail(session, customer=found)
+    [recent] = [c for c in detail.recent_calls if c.id == call.id]
+    assert recent.wait_s == answered.wait_s
