@@ -14,7 +14,8 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 from fastapi import FastAPI
-from fastapi.responses import JSONResponse
+from fastapi.openapi.docs import get_swagger_ui_html, get_swagger_ui_oauth2_redirect_html
+from fastapi.responses import HTMLResponse, JSONResponse
 from fastapi.staticfiles import StaticFiles
 from sqlalchemy import text
 
@@ -33,6 +34,9 @@ from app.users.router import router as users_router
 from ivr.flow import load_flow
 
 log = logging.getLogger("tellonce")
+
+# Swagger UI's files, shipped in the package (console/vendor/swagger-ui/README.md).
+SWAGGER_UI = "/vendor/swagger-ui"
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -71,12 +75,31 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         summary="The caller says it once, to the phone tree; every agent after that knows.",
         lifespan=lifespan,
+        # /docs is served below from the package's own copy of Swagger UI, not from a CDN.
+        docs_url=None,
+        redoc_url=None,
     )
     errors.install(app)
     app.include_router(calls_router)
     app.include_router(users_router)
     app.include_router(customers_router)
     app.include_router(ws_router)
+
+    @app.get("/docs", include_in_schema=False)
+    async def docs() -> HTMLResponse:
+        """The API reference, whole without internet (FastAPI's documented self-hosting)."""
+        return get_swagger_ui_html(
+            openapi_url=app.openapi_url or "/openapi.json",
+            title=f"{app.title} API",
+            swagger_js_url=f"{SWAGGER_UI}/swagger-ui-bundle.js",
+            swagger_css_url=f"{SWAGGER_UI}/swagger-ui.css",
+            swagger_favicon_url=f"{SWAGGER_UI}/favicon-32x32.png",
+            oauth2_redirect_url="/docs/oauth2-redirect",
+        )
+
+    @app.get("/docs/oauth2-redirect", include_in_schema=False)
+    async def docs_oauth2_redirect() -> HTMLResponse:
+        return get_swagger_ui_oauth2_redirect_html()
 
     @app.get("/healthz", tags=["health"])
     async def healthz() -> dict[str, str]:
