@@ -42,14 +42,24 @@ async def match_now(uow: UnitOfWork) -> None:
     await match(uow, now=utcnow())
 
 
-def set_status(uow: UnitOfWork, user: User, status: AgentStatus, now: datetime) -> None:
+def set_status(
+    uow: UnitOfWork,
+    user: User,
+    status: AgentStatus,
+    now: datetime,
+    *,
+    wrapup_until: datetime | None = None,
+) -> None:
+    """wrapup_until: when after-call work ends (status wrapup only), for the agent's countdown."""
     if user.status == status:
         return
     user.status = status
     user.status_since = now
-    if status != AgentStatus.wrapup and user.wrapup_until is not None:
-        user.wrapup_until = None
-    uow.emit("agent.status", {"user_id": user.id, "status": status.value}, user_id=user.id)
+    user.wrapup_until = wrapup_until if status == AgentStatus.wrapup else None
+    data: dict[str, object] = {"user_id": user.id, "status": status.value}
+    if user.wrapup_until is not None:
+        data["wrapup_until"] = user.wrapup_until.isoformat()
+    uow.emit("agent.status", data, user_id=user.id)
     if status == AgentStatus.available:
         wake_router(uow)
 
@@ -79,8 +89,8 @@ def release(uow: UnitOfWork, agent: User, *, reason: str, now: datetime) -> None
         # Nobody answered: keep calls away from an empty desk until the agent comes back.
         status = AgentStatus.offline if requested == AgentStatus.offline else AgentStatus.away
     elif reason == "wrap" and wrapup_s > 0:
-        set_status(uow, agent, AgentStatus.wrapup, now)
-        agent.wrapup_until = now + timedelta(seconds=wrapup_s)
+        until = now + timedelta(seconds=wrapup_s)
+        set_status(uow, agent, AgentStatus.wrapup, now, wrapup_until=until)
         return
     else:
         status = requested or AgentStatus.available

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -29,6 +30,8 @@ class UserRead(BaseModel):
     role: Role
     skills: list[str]
     status: AgentStatus
+    # While status is wrapup: when the after-call work ends (TELLONCE_WRAPUP_S), else null.
+    wrapup_until: datetime | None = None
 
 
 class AgentRead(BaseModel):

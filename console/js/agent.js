@@ -25,6 +25,7 @@ const state = {
   busy: false,
   tab: "note",
   statusVersion: 0,
+  wrapupUntil: null, // when after-call work ends (status wrapup with TELLONCE_WRAPUP_S)
 };
 
 const el = {
@@ -44,6 +45,7 @@ const el = {
   reject: byTestId("offer-reject"),
   idle: byTestId("idle"),
   idleHint: byTestId("idle-hint"),
+  idleTitle: byTestId("idle-title"),
   lastCall: byTestId("last-call"),
   queues: byTestId("agent-queues"),
   pop: byTestId("screen-pop"),
@@ -70,6 +72,17 @@ function renderStatus() {
   const pending = state.wantedStatus && state.wantedStatus !== state.status && ACTIVE.has(state.status);
   el.pending.hidden = !pending;
   el.pending.textContent = pending ? `${label(state.wantedStatus)} after this call` : "";
+  el.idleTitle.textContent = state.status === "wrapup" ? "After-call work" : "Waiting for the next call";
+  if (state.status === "wrapup") {
+    const next = state.wantedStatus && state.wantedStatus !== "available" ? label(state.wantedStatus).toLowerCase() : "available";
+    replace(
+      el.idleHint,
+      state.wrapupUntil
+        ? [`Time to finish your notes: you will be ${next} in `, h("strong", { testid: "wrapup-countdown" }, wrapupLeft(serverNow())), "."]
+        : "Wrap the call to take the next one.",
+    );
+    return;
+  }
   el.idleHint.textContent =
     state.status === "available"
       ? "You are available: a call will pop up here the moment it is offered to you."
@@ -98,6 +111,15 @@ function renderOffer() {
   el.offerUtterance.textContent = call.utterance ? `“${call.utterance}”` : "";
   el.offerDeadline.textContent = state.offerExpiresAt ? `Answer by ${clock(state.offerExpiresAt)}` : "";
   tickOffer(serverNow());
+}
+
+function wrapupLeft(now) {
+  return `${Math.max(0, Math.ceil((state.wrapupUntil.getTime() - now) / 1000))}s`;
+}
+
+function tickWrapup(now) {
+  const countdown = el.idleHint.querySelector("[data-testid=wrapup-countdown]");
+  if (countdown && state.wrapupUntil) countdown.textContent = wrapupLeft(now);
 }
 
 function tickOffer(now) {
@@ -315,6 +337,7 @@ function handleEvent(event) {
     case "agent.status":
       if (data.user_id === mine) {
         state.status = data.status;
+        state.wrapupUntil = parseTime(data.wrapup_until);
         state.statusVersion += 1;
         if (state.wantedStatus === data.status) state.wantedStatus = null;
         renderStatus();
@@ -361,7 +384,10 @@ async function loadSnapshot() {
   const [me, calls] = await Promise.all([api("/api/me"), api("/api/calls")]);
   state.me = me;
   // A status set or announced while this was loading is newer than what it read.
-  if (version === state.statusVersion) state.status = me.status;
+  if (version === state.statusVersion) {
+    state.status = me.status;
+    state.wrapupUntil = parseTime(me.wrapup_until);
+  }
   renderStatus();
   const active = (calls || []).find((c) => c.agent_id === me.id && ACTIVE.has(c.state));
   if (active) {
@@ -432,6 +458,7 @@ async function setStatus(status) {
   await run("Changing status", async () => {
     const user = await api("/api/me/status", { method: "PUT", body: { status } });
     state.status = user.status;
+    state.wrapupUntil = parseTime(user.wrapup_until);
     state.statusVersion += 1;
     state.wantedStatus = user.status === status ? null : status;
     renderStatus();
@@ -596,7 +623,10 @@ let live = null;
 if (session) {
   renderStatus();
   renderCall();
-  startTicking((now) => tickOffer(now));
+  startTicking((now) => {
+    tickOffer(now);
+    tickWrapup(now);
+  });
   withSnapshot(loadSnapshot);
   loadQueues();
   setInterval(() => {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import datetime
 from typing import Any
 
 from support import Api, LiveServer
@@ -415,8 +416,15 @@ async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
         )
         me = (await api.http.get("/api/me", headers=await api.login("alice"))).json()
         assert me["status"] == "wrapup"
+        # When it ends, for the agent's countdown: in the event and in /api/me.
+        wrapping = await alice.next("agent.status", where=lambda d: d["status"] == "wrapup")
+        ends = datetime.fromisoformat(wrapping["data"]["wrapup_until"])
+        assert ends == datetime.fromisoformat(me["wrapup_until"])
         back = await alice.next("agent.status", where=lambda d: d["status"] == "available")
         assert back["data"]["user_id"] == api.ids["alice"]
+        assert "wrapup_until" not in back["data"]
+        me = (await api.http.get("/api/me", headers=await api.login("alice"))).json()
+        assert me["wrapup_until"] is None
         # Available again means the next call comes at once.
         second = await api.new_call(intent="billing")
         await alice.next("call.offered", call_id=second)
