@@ -1,5 +1,6 @@
 // The agent's page: status, offers, the screen pop of the current call and its actions.
 
+import { askForNotifications, chime, notify } from "./alert.js";
 import { ApiError, api } from "./api.js";
 import { byTestId, h, replace, toast } from "./dom.js";
 import { clock, duration, label, parseTime, serverNow } from "./format.js";
@@ -25,7 +26,9 @@ const state = {
   busy: false,
   tab: "note",
   statusVersion: 0,
-  wrapupUntil: null, // when after-call work ends (status wrapup with TELLONCE_WRAPUP_S)
+  wrapupUntil: null,
+  missedOffer: null, // an offer that timed out unanswered: why the agent is away now
+  offerNote: null, // the desktop notification of the ringing offer, closed once it ends // when after-call work ends (status wrapup with TELLONCE_WRAPUP_S)
 };
 
 const el = {
@@ -86,7 +89,9 @@ function renderStatus() {
   el.idleHint.textContent =
     state.status === "available"
       ? "You are available: a call will pop up here the moment it is offered to you."
-      : state.status === "away"
+      : state.status === "away" && state.missedOffer
+        ? `You missed a call from ${state.missedOffer.caller} at ${clock(state.missedOffer.at)}, so you were set to Away: no calls are offered to an empty desk. Press Alt+1 to be Available again.`
+        : state.status === "away"
         ? "You are away: no calls will be offered. Press Available (Alt+1) when ready."
         : state.status === "offline"
           ? "You are offline. Press Available (Alt+1) to take calls."
@@ -294,10 +299,21 @@ function setCall(call, { offerExpiresAt } = {}) {
   renderCall();
   if (call?.state === "offered" && (!sameCall || previous.state !== "offered")) {
     el.accept.focus({ preventScroll: true });
+    announceOffer(call);
+  } else if (state.offerNote && call?.state !== "offered") {
+    state.offerNote.close();
+    state.offerNote = null;
   }
   if (call && call.state === "connected" && (!previous || previous.state !== "connected")) {
     loadTransferTargets();
   }
+}
+
+// A new offer: a chime always, and a desktop notification if the page is not being looked at.
+function announceOffer(call) {
+  state.missedOffer = null;
+  chime();
+  state.offerNote = notify(`Incoming call: ${callerName(call)}`, reasonText(call));
 }
 
 function leaveCall(text) {
@@ -322,6 +338,8 @@ function handleEvent(event) {
       if (state.call && state.call.id === data.call_id && state.call.state === "offered") {
         const why = { timeout: "not answered in time", reassigned: "given to another agent by a supervisor", abandoned: "the caller hung up" }[data.reason] || data.reason;
         toast(`Offer of call #${data.call_id} withdrawn: ${why}.`, "warn");
+        // The server now sets this agent away (an empty desk gets no calls): say why, on the page.
+        if (data.reason === "timeout") state.missedOffer = { at: new Date(), caller: callerName(state.call) };
         leaveCall(`offer withdrawn (${why})`);
       }
       break;
@@ -338,6 +356,7 @@ function handleEvent(event) {
       if (data.user_id === mine) {
         state.status = data.status;
         state.wrapupUntil = parseTime(data.wrapup_until);
+        if (data.status !== "away") state.missedOffer = null;
         state.statusVersion += 1;
         if (state.wantedStatus === data.status) state.wantedStatus = null;
         renderStatus();
@@ -455,6 +474,7 @@ async function run(description, fn) {
 }
 
 async function setStatus(status) {
+  if (status === "available") askForNotifications();
   await run("Changing status", async () => {
     const user = await api("/api/me/status", { method: "PUT", body: { status } });
     state.status = user.status;
