@@ -216,6 +216,8 @@ class Engine:
         phase = state.phase
         if phase is Phase.TREE and isinstance(event, Keys | Speech):
             node = self.flow.nodes[state.node]
+            if isinstance(event, Keys) and self._asks_for_a_person(state, node, event.keys):
+                return self._act(state, self.flow.operator, [], [self._step(state, event)])
             if isinstance(node, MenuNode):
                 return self._menu(state, node, event)
             if isinstance(node, CollectNode):
@@ -230,6 +232,20 @@ class Engine:
         raise EngineError(f"cannot take {type(event).__name__} while {phase.value}")
 
     # The tree.
+
+    def _asks_for_a_person(
+        self, state: State, node: MenuNode | CollectNode | VerifyNode, keys: str
+    ) -> bool:
+        """0 (or 0#) reaches a person at every prompt of the tree, unless 0 is an answer there
+        (a menu's own option 0, a number question that takes "0")."""
+        if keys not in ("0", "0#"):
+            return False
+        if isinstance(node, MenuNode):
+            return "0" not in node.options
+        if isinstance(node, CollectNode):
+            return node.input == "words" or parse_digits(keys, node) is None
+        spec = node.pin if state.stage == "pin" else node.account
+        return parse_digits(keys, spec) is None
 
     def _menu(self, state: State, node: MenuNode, event: Keys | Speech) -> Turn:
         step = self._step(state, event)
@@ -274,8 +290,15 @@ class Engine:
         spec = node.pin if state.stage == "pin" else node.account
         digits = parse_digits(event.keys, spec) if isinstance(event, Keys) else None
         if digits is None:
-            # A malformed entry is a try used, so a caller cannot loop here for ever.
-            return self._verify_failed(state, node, [step], locked=False, backend_left=None)
+            # Not an account number or PIN at all (too short, words, silence): asked again,
+            # with no try used; `max_invalid` of them in a row end verification.
+            invalid = state.invalid + 1
+            if invalid >= node.max_invalid:
+                return self._act(state, node.on_failure, [], [step])
+            state = dataclasses.replace(state, invalid=invalid)
+            sorry = self.flow.messages.entry_invalid or self.flow.messages.invalid
+            return Turn(state, (self._say(state, sorry), self.prompt(state)), (step,))
+        state = dataclasses.replace(state, invalid=0)
         if state.stage == "account":
             state = dataclasses.replace(state, stage="pin", account=digits)
             return Turn(state, (self.prompt(state),), (step,))

@@ -208,6 +208,9 @@ class VerifyNode(_Model):
     account: DigitsSpec
     pin: DigitsSpec
     attempts: int = Field(default=3, ge=1, le=9)
+    # Entries in a row that cannot be an account number or PIN (too short, words...) before
+    # `on_failure`: each is asked again without using one of `attempts`.
+    max_invalid: int = Field(default=3, ge=1, le=9)
     retry_say: Text
     success_say: Text | None = None
     on_success: Action
@@ -247,6 +250,9 @@ class Matching(_Model):
 
 class Messages(_Model):
     invalid: Text
+    # A typed or spoken answer that cannot be an account number or PIN: asked again, no try
+    # used (else `invalid` is said).
+    entry_invalid: Text | None = None
     transfer: Text
     goodbye: Text
     # May use {position} and {wait_s}.
@@ -272,6 +278,8 @@ class Flow(_Model):
     messages: Messages
     survey: Survey
     nodes: dict[Name, Node] = Field(min_length=1)
+    # What 0 does at any prompt of the tree where 0 is not itself an answer: reach a person.
+    operator: Action = Field(default_factory=lambda: Action(escalate="caller_requested"))
 
     @property
     def default_language(self) -> str:
@@ -458,7 +466,7 @@ def _check(flow: Flow) -> Iterator[Problem]:
             if not value.strip():
                 yield Problem(node, f"{field}.{lang}", "empty text")
 
-    def action(node: str, field: str, act: Action) -> Iterator[Problem]:
+    def action(node: str | None, field: str, act: Action) -> Iterator[Problem]:
         if act.say is not None:
             yield from texts(node, f"{field}.say", act.say)
         if act.goto is not None and act.goto not in flow.nodes:
@@ -475,9 +483,12 @@ def _check(flow: Flow) -> Iterator[Problem]:
     if flow.start not in flow.nodes:
         yield Problem(None, "start", f"unknown node {flow.start!r}")
 
+    yield from action(None, "operator", flow.operator)
     for section_name, section in (("messages", flow.messages), ("survey", flow.survey)):
         for key in type(section).model_fields:
-            yield from texts(None, f"{section_name}.{key}", getattr(section, key))
+            value = getattr(section, key)
+            if value is not None:
+                yield from texts(None, f"{section_name}.{key}", value)
     for lang in flow.languages:
         template = flow.text(flow.messages.position, lang)
         try:

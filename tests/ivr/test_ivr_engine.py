@@ -38,6 +38,7 @@ RETRY_EN = "Sorry, those details do not match our records. Let's try again."
 MENU_EN = ENGINE.flow.text(ENGINE.flow.nodes["main"].prompt, "en")  # type: ignore[union-attr]
 MENU_ES = ENGINE.flow.text(ENGINE.flow.nodes["main"].prompt, "es")  # type: ignore[union-attr]
 INVALID_EN = "Sorry, that is not one of the choices."
+ENTRY_INVALID_EN = "Sorry, that does not look like the number I asked for. Please use the keypad."
 TRANSFER_EN = "Please hold while I connect you with someone who can help."
 VERIFIED_EN = "Thank you, you are verified."
 OK = Verified(verified=True, attempts_left=3)
@@ -266,14 +267,42 @@ def test_the_backends_count_of_tries_wins_when_stricter() -> None:
     assert call.handoff.escalate_reason == "verification_failed"
 
 
-def test_malformed_entries_use_tries_without_asking_the_backend() -> None:
+def test_an_entry_that_cannot_be_a_number_is_asked_again_without_using_a_try() -> None:
     call = Call()(k("1"), k("1234#"))  # 4 digits for an 8-digit account
+    assert call.prompts[-2:] == [ENTRY_INVALID_EN, ACCOUNT_EN]
+    call(Speech("my account is the one ending in 42"))  # words at the account prompt
+    assert call.prompts[-2:] == [ENTRY_INVALID_EN, ACCOUNT_EN]
+    call(k("12345678#"), k("12#"))  # a PIN too short: the PIN is asked again, not the account
+    assert call.prompts[-2:] == [ENTRY_INVALID_EN, PIN_EN]
+    # None of those was a try: three wrong pairs still follow before giving up.
+    call(k("0000#"), Verified(False, 2), k("12345678#"), k("0000#"), Verified(False, 1))
     assert call.prompts[-2:] == [RETRY_EN, ACCOUNT_EN]
-    call(k("12345678#"), k("12#"))  # a PIN too short
-    assert call.prompts[-2:] == [RETRY_EN, ACCOUNT_EN]
-    call(Speech("one two three"))
+    call(k("12345678#"), k("1234#"), OK)
+    assert call.state.verified
+    assert not any(isinstance(e, Verify) and e.pin == "12" for e in call.effects)
+
+
+def test_three_unusable_entries_in_a_row_end_verification_without_asking_the_backend() -> None:
+    call = Call()(k("1"), k("1#"), Speech("hello"), k(""))
     assert call.handoff.escalate_reason == "verification_failed"
     assert not any(isinstance(e, Verify) for e in call.effects)
+
+
+@pytest.mark.parametrize(
+    "events",
+    [
+        [k("0")],  # the language question, whose keys are 1 and 2
+        [k("1"), k("0#")],  # the account number
+        [k("1"), k("12345678#"), k("0")],  # the PIN
+        [k("1"), k("12345678#"), k("1234#"), OK, k("0")],  # the main menu's own 0
+    ],
+    ids=["language", "account", "pin", "main-menu"],
+)
+def test_0_reaches_a_person_at_every_prompt(events: list[Event]) -> None:
+    call = Call()(*events)
+    assert call.handoff.escalate_reason == "caller_requested"
+    assert call.last_prompt == TRANSFER_EN
+    assert call.steps[-1].input in ("0", "0#", PIN_MASK)  # at the PIN prompt, masked as ever
 
 
 def test_the_terminator_is_optional() -> None:
@@ -287,8 +316,9 @@ def test_a_pin_is_never_recorded() -> None:
         call(k("12345678#"), k(pin))
         if call.state.phase is Phase.VERIFYING:
             call(Verified(False, 1))
+    # "98#" is asked again at the PIN prompt, where the next account number is typed too.
     pin_steps = [s for s in call.steps if s.node == "identify.pin"]
-    assert len(pin_steps) == 3
+    assert len(pin_steps) == 4
     assert {s.input for s in pin_steps} == {PIN_MASK}
     assert not any("987" in s.input for s in call.steps)
 
