@@ -15,18 +15,19 @@ from ivr.client import ApiError, IvrClient
 from ivr.engine import Engine
 from ivr.flow import Action, CollectNode, Flow, FlowError, MenuNode, VerifyNode, load_flow
 from ivr.simulator import (
+    Caller,
     CallRunner,
     ProgressBar,
     parse_keys,
     place_calls,
     play_keys,
+    random_callers,
     run_interactive,
 )
 
 DEFAULT_SERVER = "http://127.0.0.1:8000"
 DEFAULT_CALLER = "+15551234567"
 # The contract's demo customer, which `serve --demo` creates: what random callers type.
-DEMO_ACCOUNT = "12345678"
 DEMO_PIN = "1234"
 
 
@@ -68,9 +69,18 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "--flow", metavar="FILE", help="phone-tree file (default: $TELLONCE_FLOW, else built in)"
     )
     ivr.add_argument(
-        "--account", default=DEMO_ACCOUNT, help="with --calls: the account callers verify with"
+        "--account",
+        help="with --calls: every caller is this account's holder (default: the demo "
+        "customers, of both languages and every segment, and a few unknown numbers)",
     )
-    ivr.add_argument("--pin", default=DEMO_PIN, help="with --calls: that account's PIN")
+    ivr.add_argument("--pin", default=DEMO_PIN, help="with --account: that account's PIN")
+    ivr.add_argument(
+        "--patience",
+        type=_positive_float,
+        default=90.0,
+        metavar="S",
+        help="with --calls: median seconds a caller waits in a queue before hanging up (90)",
+    )
     ivr.add_argument("--seed", type=int, help="with --calls: repeatable random paths")
     ivr.add_argument(
         "--think",
@@ -84,7 +94,7 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         type=_positive_float,
         default=2.0,
         metavar="S",
-        help="interactive: seconds between queue-position checks (2)",
+        help="seconds between a waiting caller's queue-position checks (2)",
     )
     ivr.set_defaults(func=run_ivr)
 
@@ -93,6 +103,16 @@ def register(subparsers: argparse._SubParsersAction) -> None:
     check = flow_commands.add_parser("check", help="validate a phone-tree file and print its tree")
     check.add_argument("file", nargs="?", help="default: $TELLONCE_FLOW, else the built-in flow")
     check.set_defaults(func=run_flow_check)
+
+
+def _callers(args: argparse.Namespace, rng: random.Random) -> list[Caller]:
+    """Who calls in a --calls run: one account's holder, or the demo day's callers."""
+    if args.account is not None:
+        return [Caller(number="+1555" + str(rng.randrange(10**7)).zfill(7), account=args.account,
+                       pin=args.pin)]  # fmt: skip
+    from app.demo import CUSTOMERS  # the demo data the server loads with `serve --demo`
+
+    return random_callers(CUSTOMERS, rng)
 
 
 def _positive_int(text: str) -> int:
@@ -193,15 +213,17 @@ def run_ivr(args: argparse.Namespace) -> int:
                 return 0
             if args.calls is not None:
                 rate = args.rate or 2.0
+                rng = random.Random(args.seed)
                 report = await place_calls(
                     engine,
                     client,
                     calls=args.calls,
                     rate=rate,
-                    rng=random.Random(args.seed),
-                    account=args.account,
-                    pin=args.pin,
+                    rng=rng,
+                    callers=_callers(args, rng),
                     think_s=args.think,
+                    patience_s=args.patience,
+                    poll_s=args.poll,
                     progress=ProgressBar(args.calls, sys.stderr),
                 )
                 for line in report.summary():

@@ -15,7 +15,7 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
@@ -125,6 +125,7 @@ class CallRunner:
         self.handoff: HandoffResult | None = None
         self.escalate_reason: str | None = None
         self.hung_up = False
+        self.connected = False  # an agent answered at some point
         self._state: State | None = None
 
     @property
@@ -145,6 +146,8 @@ class CallRunner:
     async def _apply(self, turn: Turn) -> None:
         while True:
             self._state = turn.state
+            if turn.state.phase in (Phase.CONNECTED, Phase.SURVEY):
+                self.connected = True
             for prompt in turn.prompts:
                 self.say(prompt)
             feedback: Event | None = None
@@ -403,6 +406,17 @@ def _print(text: str) -> None:
 
 
 @dataclass(frozen=True)
+class Caller:
+    """Who calls: a customer (their number, account, PIN and language) or, with no account, a
+    stranger, who cannot verify and so reaches a person."""
+
+    number: str
+    account: str | None = None
+    pin: str | None = None
+    language: str | None = None
+
+
+@dataclass(frozen=True)
 class Persona:
     """How one random caller behaves."""
 
@@ -411,13 +425,43 @@ class Persona:
     speaks: float  # chance of speaking rather than pressing, where the tree listens
     unclear: float  # chance that their words name no scripted intent
     fumbles: float  # chance of pressing a key that is not a choice
+    patience_s: float = float("inf")  # seconds of waiting in a queue before hanging up
+    answers_survey: bool = True  # whether they stay on the line for the survey
 
 
-def random_persona(rng: random.Random) -> Persona:
+# Waiting callers give up after a time with a long tail: log-normal around the median asked
+# for (half give up sooner, a few wait three times as long), as abandonment data shows.
+PATIENCE_SPREAD = 0.6
+# Most callers answer the survey after a call with an agent.
+SURVEY_RATE = 0.8
+
+
+def random_persona(rng: random.Random, *, patience_s: float = float("inf")) -> Persona:
+    """patience_s: the median wait before a queued caller hangs up (inf: never)."""
     # Most callers know their details; a few never get them right (those reach a person).
     wrong = rng.choices([0, 1, 2, 9], weights=[80, 9, 4, 7])[0]
     hangup_at = rng.randint(1, 5) if rng.random() < 0.05 else None
-    return Persona(wrong_tries=wrong, hangup_at=hangup_at, speaks=0.2, unclear=0.3, fumbles=0.06)
+    patience = (
+        patience_s * rng.lognormvariate(0.0, PATIENCE_SPREAD)
+        if patience_s != float("inf")
+        else patience_s
+    )
+    return Persona(
+        wrong_tries=wrong,
+        hangup_at=hangup_at,
+        speaks=0.2,
+        unclear=0.3,
+        fumbles=0.06,
+        patience_s=patience,
+        answers_survey=rng.random() < SURVEY_RATE,
+    )
+
+
+def random_survey_answer(state: State, rng: random.Random) -> Keys:
+    """A survey answer: mostly content callers, some not; a quarter had to repeat something."""
+    if state.stage == "csat":
+        return Keys(rng.choices("12345", weights=[6, 7, 15, 32, 40])[0])
+    return Keys("1" if rng.random() < 0.25 else "2")
 
 
 GENERIC_WORDS = {
@@ -432,21 +476,23 @@ def random_answer(
     persona: Persona,
     rng: random.Random,
     *,
-    account: str,
-    pin: str,
+    account: str | None,
+    pin: str | None,
+    language: str | None = None,
 ) -> Keys | Speech:
-    """A plausible answer to the current question of any flow."""
+    """A plausible answer to the current question of any flow. account None: a caller with
+    no account, whose every try is wrong; language: the caller's, chosen where offered."""
     flow = engine.flow
     node = flow.nodes[state.node]
     if isinstance(node, VerifyNode):
-        right = state.tries >= persona.wrong_tries
+        right = account is not None and pin is not None and state.tries >= persona.wrong_tries
         spec = node.account if state.stage == "account" else node.pin
         if state.stage == "account":
             # A wrong caller types an account that does not exist, so the demo account is
             # never locked by random load.
-            digits = account if right else "99" + _digits(rng, spec.max_digits - 2)
+            digits = account if right and account else "99" + _digits(rng, spec.max_digits - 2)
         else:
-            digits = pin if right else _digits(rng, spec.min_digits)
+            digits = pin if right and pin else _digits(rng, spec.min_digits)
         return Keys(digits + (spec.terminator or ""))
     if isinstance(node, CollectNode):
         if node.input == "words":
@@ -455,6 +501,9 @@ def random_answer(
         return Keys(_digits(rng, length) + (node.terminator or ""))
     if node.spoken is not None and (not node.options or rng.random() < persona.speaks):
         return Speech(_random_words(flow, node, state.language, persona, rng))
+    speaks_it = [k for k, act in node.options.items() if act.set_language == language]
+    if language is not None and speaks_it:
+        return Keys(speaks_it[0])  # the caller's own language
     if rng.random() < persona.fumbles:
         wrong = [k for k in "0123456789*" if k not in node.options]
         if wrong:
@@ -487,26 +536,54 @@ def _random_words(
 async def play_random(
     runner: CallRunner,
     rng: random.Random,
+    caller: Caller,
     *,
-    account: str,
-    pin: str,
     think_s: float = 0.0,
+    patience_s: float = float("inf"),
+    poll_s: float = 2.0,
 ) -> None:
-    persona = random_persona(rng)
+    """One random caller from the first prompt to the end: the tree, then the queue (hanging up
+    once their patience is spent), the agent, and most often the survey."""
+    persona = random_persona(rng, patience_s=patience_s)
     await runner.start()
     answers = 0
-    while runner.state.awaiting is Awaiting.INPUT:
+    while runner.state.awaiting is not Awaiting.NOTHING:
+        state = runner.state
+        if state.awaiting is Awaiting.CENTRE:
+            assert runner.call_id is not None
+            status = await runner.client.position(runner.call_id)
+            await runner.send(QueueStatus(status.state, status.position, status.wait_s))
+            waiting = runner.state.phase is Phase.QUEUED
+            if waiting and (status.wait_s or 0.0) >= persona.patience_s:
+                await runner.send(CallerHangup())  # tired of waiting
+            elif runner.state.awaiting is Awaiting.CENTRE:
+                await asyncio.sleep(poll_s)
+            continue
+        if state.awaiting is not Awaiting.INPUT:
+            raise RuntimeError(f"the engine waits for {state.awaiting.value}")
+        if state.phase is Phase.SURVEY:
+            if not persona.answers_survey:
+                await runner.send(CallerHangup())
+                continue
+            await runner.send(random_survey_answer(state, rng))
+            continue
         answers += 1
         if persona.hangup_at == answers or answers > MAX_ANSWERS:
             await runner.send(CallerHangup())
-            break
+            continue
         if think_s:
             # Pacing a demo at a human speed, so supervisors see callers in the tree.
             await asyncio.sleep(rng.uniform(0.5, 1.5) * think_s)
-        state = runner.state
-        await runner.send(
-            random_answer(runner.engine, state, persona, rng, account=account, pin=pin)
+        answer = random_answer(
+            runner.engine,
+            state,
+            persona,
+            rng,
+            account=caller.account,
+            pin=caller.pin,
+            language=caller.language,
         )
+        await runner.send(answer)
 
 
 @dataclass
@@ -568,20 +645,28 @@ async def place_calls(
     calls: int,
     rate: float,
     rng: random.Random,
-    account: str,
-    pin: str,
+    callers: Sequence[Caller],
     think_s: float = 0.0,
+    patience_s: float = float("inf"),
+    poll_s: float = 2.0,
     progress: ProgressBar | None = None,
 ) -> LoadReport:
-    """Start `calls` random calls at `rate` per second; they run at once, each to its end."""
+    """Start `calls` random calls at `rate` per second; they run at once, each to its end.
+
+    Each is one of `callers`, drawn at random; patience_s is the median wait in a queue
+    before a caller hangs up (inf: they wait for ever), poll_s how often a waiting caller
+    asks for their position.
+    """
     report = LoadReport()
     loop = asyncio.get_running_loop()
 
     async def one() -> None:
-        caller = "+1555" + _digits(rng, 7)
-        runner = CallRunner(engine, client, caller)
+        caller = rng.choice(callers)
+        runner = CallRunner(engine, client, caller.number)
         try:
-            await play_random(runner, rng, account=account, pin=pin, think_s=think_s)
+            await play_random(
+                runner, rng, caller, think_s=think_s, patience_s=patience_s, poll_s=poll_s
+            )
         except (ApiError, httpx.HTTPError, ValueError) as exc:
             # One failed call (a refusal, a timeout, a reply of the wrong shape) is counted
             # and reported; the others go on.
@@ -603,9 +688,27 @@ async def place_calls(
 
 
 def _outcome_key(runner: CallRunner) -> str:
-    if runner.handoff is not None:
-        reason = f" ({runner.escalate_reason})" if runner.escalate_reason else ""
-        return f"queue {runner.handoff.queue}{reason}"
-    if runner.state.phase is Phase.DONE and runner.hung_up:
-        return "hung up"
-    return "ended"
+    """How the call ended for the caller: hung up in the tree or in a queue, or served."""
+    if runner.handoff is None:
+        return "hung up" if runner.hung_up else "ended"
+    if runner.hung_up and not runner.connected:
+        return f"hung up waiting in {runner.handoff.queue}"
+    reason = f" ({runner.escalate_reason})" if runner.escalate_reason else ""
+    return f"served by {runner.handoff.queue}{reason}"
+
+
+def random_callers(
+    customers: Sequence[tuple[str, str, str, Sequence[str], str, str]],
+    rng: random.Random,
+    *,
+    strangers: int = 3,
+) -> list[Caller]:
+    """The callers of a demo day: each customer (name, account, PIN, phones, segment,
+    language) from each of their numbers, and a few strangers from numbers nobody knows."""
+    callers = [
+        Caller(number=phone, account=account, pin=pin, language=language)
+        for _, account, pin, phones, _, language in customers
+        for phone in phones
+    ]
+    callers += [Caller(number="+1555" + _digits(rng, 7)) for _ in range(strangers)]
+    return callers

@@ -137,12 +137,19 @@ def test_the_ivr_key_can_be_given_on_the_command_line(centre: Centre) -> None:
 
 def test_many_random_calls(centre: Centre) -> None:
     before = len(centre.get("/api/calls"))
-    result = centre.ivr("--calls", "12", "--rate", "20", "--seed", "5")
+    result = centre.ivr(
+        "--calls", "12", "--rate", "20", "--seed", "5", "--patience", "0.5", "--poll", "0.2"
+    )
     assert result.returncode == 0, result.stdout + result.stderr
     assert "12/12" in result.stderr  # the progress bar
     assert result.stdout.startswith("12 call(s): ")
     calls = centre.get("/api/calls")
     assert len(calls) == before + 12
+    # Nobody answers here: every caller gave up, none is left waiting for ever.
+    assert not any(c["state"] in ("ivr", "queued", "offered") for c in calls)
+    assert "hung up waiting in" in result.stdout
+    # Callers are the demo day's customers, of both languages, and a few strangers.
+    assert len({c["caller_number"] for c in calls[:12]}) > 3
     # Random callers who get their details wrong never lock the demo account.
     call, _ = place(centre, "1,12345678#,1234#,3")
     assert call["identity"]["verified"] is True

@@ -12,6 +12,7 @@ import io
 import json
 import os
 import random
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,9 +21,10 @@ import httpx
 import pytest
 
 from ivr.client import ApiError, IvrClient
-from ivr.engine import Engine, Keys, Speech
+from ivr.engine import Engine, Keys, Phase, Speech, State
 from ivr.flow import load_flow
 from ivr.simulator import (
+    Caller,
     CallRunner,
     LineReader,
     ProgressBar,
@@ -31,6 +33,11 @@ from ivr.simulator import (
     parse_keys,
     place_calls,
     play_keys,
+    play_random,
+    random_answer,
+    random_callers,
+    random_persona,
+    random_survey_answer,
 )
 
 ACME = Engine(load_flow())
@@ -72,7 +79,9 @@ class FakeCentre:
                 200, json={"id": 1, "state": "queued", "queue": queue, "position": 1}
             )
         if action == "position":
-            return httpx.Response(200, json=self.positions.pop(0))
+            # Scripted positions first; then nobody ever answers.
+            waiting = {"state": "queued", "queue": "cards", "position": 1, "wait_s": 0.0}
+            return httpx.Response(200, json=self.positions.pop(0) if self.positions else waiting)
         if action in ("hangup", "survey"):
             return httpx.Response(200, json={})
         return httpx.Response(404, json={"detail": "Not Found"})
@@ -217,6 +226,9 @@ def test_parse_answer() -> None:
     assert parse_answer('"1"') == Speech("1")
 
 
+JANE = Caller(number="+15551230001", account="12345678", pin="1234", language="en")
+
+
 async def test_many_random_calls_all_reach_an_end() -> None:
     centre = FakeCentre()
     stream = io.StringIO()
@@ -227,17 +239,20 @@ async def test_many_random_calls_all_reach_an_end() -> None:
             calls=60,
             rate=10_000,
             rng=random.Random(7),
-            account="12345678",
-            pin="1234",
+            callers=[JANE],
+            patience_s=0.0,  # nobody answers here: every caller in a queue gives up at once
+            poll_s=0.0,
             progress=ProgressBar(60, stream),
         )
     assert report.done == 60
     assert report.errors == []
     assert centre.calls == 60
-    assert len(centre.sent("handoff")) + len(centre.sent("hangup")) == 60
+    # Every caller hangs up: in the tree, or tired of waiting after the handoff.
+    assert len(centre.sent("hangup")) == 60
     # A realistic mix: most callers get through to a scripted queue, some reach a person.
-    assert report.outcomes["queue cards"] + report.outcomes["queue billing"] > 20
-    assert any(key.startswith("queue escalations") for key in report.outcomes)
+    waited = report.outcomes
+    assert waited["hung up waiting in cards"] + waited["hung up waiting in billing"] > 20
+    assert waited["hung up waiting in escalations"] > 0
     assert all(step["input"] != "1234#" for step in centre.sent("steps"))
     # The demo account is only ever tried with its right PIN: random load never locks it.
     assert all(
@@ -246,6 +261,60 @@ async def test_many_random_calls_all_reach_an_end() -> None:
     progress = stream.getvalue().splitlines()
     assert progress[-1].startswith("[" + "#" * 30 + "] 60/60")
     assert 2 <= len(progress) <= 11
+
+
+def test_callers_have_patience_with_a_long_tail_and_most_answer_the_survey() -> None:
+    rng = random.Random(3)
+    people = [random_persona(rng, patience_s=60.0) for _ in range(2000)]
+    patience = sorted(p.patience_s for p in people)
+    assert 50 < patience[1000] < 70  # the median asked for
+    assert patience[100] < 30 and patience[1900] > 120  # a realistic spread both ways
+    assert 0.75 < sum(p.answers_survey for p in people) / len(people) < 0.85
+    csat = Counter(random_survey_answer(State(Phase.SURVEY, "", "en", stage="csat"), rng).keys
+                   for _ in range(1000))  # fmt: skip
+    assert set(csat) == set("12345") and csat["5"] > csat["1"]
+
+
+async def test_a_served_caller_answers_the_survey_and_a_waiting_one_gives_up() -> None:
+    served = FakeCentre(
+        positions=[
+            {"state": "queued", "queue": "cards", "position": 1, "wait_s": 1.0},
+            {"state": "connected", "queue": "cards", "position": None, "wait_s": 2.0},
+            {"state": "ended", "queue": "cards", "position": None, "wait_s": 2.0},
+        ]
+    )
+    client = IvrClient("http://centre.test", "ivr-key", transport=served.transport())
+    async with client:
+        # Seed 4: a caller who answers the survey; patience enough to wait for the agent.
+        runner = CallRunner(ACME, client, JANE.number)
+        await play_random(runner, random.Random(4), JANE, patience_s=1e6, poll_s=0.0)
+    assert runner.connected and len(served.sent("survey")) == 1
+    assert served.sent("hangup") == []
+
+    nobody = FakeCentre()
+    client = IvrClient("http://centre.test", "ivr-key", transport=nobody.transport())
+    async with client:
+        runner = CallRunner(ACME, client, JANE.number)
+        await play_random(runner, random.Random(4), JANE, patience_s=0.0, poll_s=0.0)
+    assert not runner.connected and len(nobody.sent("hangup")) == 1
+    assert nobody.sent("survey") == []
+
+
+def test_a_demo_day_draws_customers_of_both_languages_and_a_few_strangers() -> None:
+    from app.demo import CUSTOMERS
+
+    callers = random_callers(CUSTOMERS, random.Random(1))
+    languages = Counter(c.language for c in callers)
+    assert languages["en"] > 0 and languages["es"] > 0 and languages[None] == 3
+    assert {c.number for c in callers} >= {"+15551230001", "+34600123456"}
+    # A Spanish customer picks Spanish at the language question.
+    victor = next(c for c in callers if c.account == "23456789")
+    state = ACME.start().state
+    answer = random_answer(
+        ACME, state, random_persona(random.Random(1)), random.Random(1),
+        account=victor.account, pin=victor.pin, language=victor.language,
+    )  # fmt: skip
+    assert answer == Keys("2")
 
 
 async def test_a_failing_call_is_counted_and_the_others_go_on() -> None:
@@ -263,7 +332,14 @@ async def test_a_failing_call_is_counted_and_the_others_go_on() -> None:
     )
     async with client:
         report = await place_calls(
-            ACME, client, calls=5, rate=10_000, rng=random.Random(1), account="12345678", pin="1234"
+            ACME,
+            client,
+            calls=5,
+            rate=10_000,
+            rng=random.Random(1),
+            callers=[JANE],
+            patience_s=0.0,
+            poll_s=0.0,
         )
     assert report.outcomes["error"] == 1
     assert report.done == 5
