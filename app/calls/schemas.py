@@ -202,9 +202,17 @@ class EscalationOut(CallContext):
     agent: Person | None
 
 
+# Why callers wait in a queue: nobody with its skill is signed in; everyone who has it is on a
+# call, wrapping up or away; or the agents available rejected the calls (they come back to
+# them after TELLONCE_REOFFER_AFTER_S).
+WaitReason = Literal["no_agents", "all_busy", "rejected"]
+
+
 class QueueStats(BaseModel):
     name: str
     waiting: int
     longest_wait_s: float
     agents_available: int
     agents_signed_in: int
+    # Why its callers wait (null when none does).
+    reason: WaitReason | None = None

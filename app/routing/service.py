@@ -13,7 +13,7 @@ from datetime import datetime, timedelta
 from app.calls import context
 from app.calls import repository as calls
 from app.calls.models import Call
-from app.calls.schemas import QueueStats
+from app.calls.schemas import QueueStats, WaitReason
 from app.calls.states import CallState
 from app.db import utcnow
 from app.uow import RawJson, UnitOfWork
@@ -231,9 +231,20 @@ async def queue_stats(uow: UnitOfWork, *, queues: Sequence[str], now: datetime) 
                 longest_wait_s=round((now - oldest).total_seconds(), 1) if oldest else 0.0,
                 agents_available=free,
                 agents_signed_in=signed_in,
+                reason=_wait_reason(count, signed_in=signed_in, free=free),
             )
         )
     return out
+
+
+def _wait_reason(waiting: int, *, signed_in: int, free: int) -> WaitReason | None:
+    """Why callers wait. With an agent free they would have been offered in the commit that
+    queued them or freed the agent: so the free agents rejected them."""
+    if not waiting:
+        return None
+    if not signed_in:
+        return "no_agents"
+    return "rejected" if free else "all_busy"
 
 
 async def position(uow: UnitOfWork, call: Call) -> int | None:

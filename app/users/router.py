@@ -12,7 +12,7 @@ from app.deps import CurrentUser, Supervisor, SupervisorOutside, Uow
 from app.errors import Unauthorized
 from app.routing import service as routing
 from app.users import service
-from app.users.models import AgentStatus
+from app.users.models import AgentStatus, Role
 from app.users.schemas import AgentRead, StatusUpdate, Token, TokenUser, UserCreate, UserRead
 
 router = APIRouter(prefix="/api", tags=["users"])
@@ -39,6 +39,9 @@ async def create_user(uow: Uow, _: SupervisorOutside, body: UserCreate) -> UserR
     service.check_skills(body.skills, uow.ctx.flow.queues)
     password_hash = await hash_secret_async(body.password)
     user = await service.create(uow.session, data=body, password_hash=password_hash)
+    if user.role == Role.agent:
+        # The supervisors' wall lists the new agent at once, signed out.
+        uow.emit("agent.created", AgentRead.model_validate(user).model_dump(mode="json"))
     return UserRead.model_validate(user)
 
 

@@ -35,6 +35,13 @@ const el = {
 
 // ---- queues ----------------------------------------------------------------------------------
 
+// Why callers wait in a queue (queue.stats `reason`), in the wall's words.
+const WAIT_REASONS = {
+  no_agents: "Nobody with this skill is signed in",
+  all_busy: "Everyone with this skill is on a call, wrapping up or away",
+  rejected: "Rejected by the agents available: offered to them again shortly",
+};
+
 function renderQueues() {
   const at = new Date(state.queuesAt).toISOString();
   const order = ["escalations", "billing", "cards", "loans"];
@@ -47,7 +54,12 @@ function renderQueues() {
       h(
         "tr",
         { testid: "queue-row", dataset: { queue: q.name }, class: q.waiting && !q.agents_available ? "alert" : null },
-        h("th", { scope: "row" }, label(q.name)),
+        h(
+          "th",
+          { scope: "row" },
+          label(q.name),
+          q.reason ? h("div", { class: "sub queue-reason", testid: "queue-reason", dataset: { reason: q.reason } }, WAIT_REASONS[q.reason] || label(q.reason)) : null,
+        ),
         h("td", { class: "num big", testid: "queue-waiting" }, String(q.waiting)),
         h(
           "td",
@@ -428,6 +440,9 @@ function handleEvent(event) {
       state.queues = Array.isArray(data) ? data : data?.queues || [];
       state.queuesAt = serverNow();
       renderQueues();
+      break;
+    case "agent.created":
+      loadAgents().catch(() => {});
       break;
     case "agent.status": {
       const agent = state.agents.get(data.user_id);

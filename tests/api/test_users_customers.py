@@ -9,7 +9,7 @@ from typing import Any
 import httpx
 from support import Api
 
-USER_FIELDS = {"id", "username", "display_name", "role", "skills", "status"}
+USER_FIELDS = {"id", "username", "display_name", "role", "skills", "status", "wrapup_until"}
 AGENT_FIELDS = {"id", "display_name", "status", "skills"}
 DEMO_USERS = {"super", "alice", "bob", "carol"}
 
@@ -92,6 +92,7 @@ async def test_created_users_sign_in_and_are_listed(api: Api) -> None:
         "role": "agent",
         "skills": ["billing", "cards"],
         "status": "offline",
+        "wrapup_until": None,
     }
     assert "hash" not in r.text and "argon2" not in r.text and "password" not in r.text
 
@@ -311,3 +312,24 @@ async def test_an_agent_sees_a_customer_once_offered_one_of_its_calls(api: Api, 
     jane_call = await api.new_call(intent="loans")
     jane = (await api.call(jane_call))["customer"]["id"]
     assert_error(await get(api, f"/api/customers/{jane}", "alice"), 404)
+
+
+async def test_a_new_agent_reaches_the_supervisors_wall_at_once(api: Api, ws: Any) -> None:
+    wall = await ws("super")
+    alice = await ws("alice")
+    r = await api.post("/api/users", "super", DAVE)
+    assert r.status_code == 201, r.text
+    created = await wall.next("agent.created")
+    assert created["data"] == {
+        "id": r.json()["id"],
+        "display_name": "Dave Day",
+        "status": "offline",
+        "skills": ["billing", "loans"],
+    }
+    # Agents are not told of each other; a new supervisor is no agent for the wall.
+    sue = {"username": "sue", "password": "sue-secret", "display_name": "Sue", "role": "supervisor"}
+    assert (await api.post("/api/users", "super", sue)).status_code == 201
+    await api.set_status("alice", "available")
+    await alice.next("agent.status")
+    assert not any(e["type"] == "agent.created" for e in alice.seen)
+    assert [e["type"] for e in wall.seen].count("agent.created") == 1

@@ -141,3 +141,23 @@ async def test_the_position_counts_offers_vips_and_earlier_calls_and_never_grows
         assert call is not None
         call.state = CallState.offered
     assert await in_uow(position) == 1
+
+
+async def test_the_queue_figures_say_why_callers_wait(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    async def reasons() -> dict[str, str | None]:
+        async def work(uow: UnitOfWork) -> Any:
+            return await routing.queue_stats(
+                uow, queues=["billing", "cards", "loans"], now=utcnow()
+            )
+
+        return {q.name: q.reason for q in await in_uow(work)}
+
+    await make.call(queue="loans")  # nobody has loans
+    await make.agent(skills=["cards"], status=AgentStatus.busy)
+    await make.call(queue="cards")  # the one cards agent is on a call
+    rejecter = await make.agent(skills=["billing"])
+    await make.call(queue="billing", rejected_by=[rejecter.id], rejected_at=utcnow())
+
+    assert await reasons() == {"loans": "no_agents", "cards": "all_busy", "billing": "rejected"}
