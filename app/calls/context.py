@@ -70,6 +70,7 @@ async def read_related(session: DbSession, found: Sequence[Call]) -> Related:
                     to_agent=_person(row.q, row.q_name),
                     note=row.b,
                     at=row.at,
+                    by=_person(row.r, row.r_name),
                 )
             )
     customer_ids = {c.customer_id for c in found if c.customer_id is not None}

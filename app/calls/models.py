@@ -134,5 +134,10 @@ class Transfer(Base):
     from_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     to_queue: Mapped[str | None] = mapped_column(String(64))
     to_agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
+    # The supervisor who moved the call (an assignment, a reassignment, a move to a queue);
+    # null for an agent's own transfer.
+    by_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
     note: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -201,14 +201,15 @@ async def count_ahead(session: DbSession, call: Call) -> int:
 # --- what a call context needs besides the call's own row ---------------------------------------
 
 _CALL_IDS: BindParameter[list[int]] = bindparam("ids", expanding=True)
-_SOURCE, _TARGET = aliased(User), aliased(User)
+_SOURCE, _TARGET, _BY = aliased(User), aliased(User), aliased(User)
 
 
 def _trail() -> CompoundSelect[*tuple[Any, ...]]:
     """The calls' IVR steps, notes and transfers in one statement, oldest first, with the names
     of the people they name. Rows: kind ('step', 'note' or 'transfer'), call_id, at, id, then
-    a, b, c (node, prompt, input | text | to_queue, note), then two (user id, display name)
-    pairs (a note's author | a transfer's from and to agents), NULL where a kind has none."""
+    a, b, c (node, prompt, input | text | to_queue, note), then three (user id, display name)
+    pairs (a note's author | a transfer's from and to agents and the supervisor who made it),
+    NULL where a kind has none."""
     no_text, no_id = null().cast(Text), null().cast(Integer)
     steps = select(
         literal("step"),
@@ -218,6 +219,8 @@ def _trail() -> CompoundSelect[*tuple[Any, ...]]:
         IvrStep.node.cast(Text),
         IvrStep.prompt,
         IvrStep.input,
+        no_id,
+        no_text,
         no_id,
         no_text,
         no_id,
@@ -236,6 +239,8 @@ def _trail() -> CompoundSelect[*tuple[Any, ...]]:
             User.display_name,
             no_id,
             no_text,
+            no_id,
+            no_text,
         )
         .outerjoin(User, User.id == Note.author_id)
         .where(Note.call_id.in_(_CALL_IDS))
@@ -245,9 +250,11 @@ def _trail() -> CompoundSelect[*tuple[Any, ...]]:
             literal("transfer"), Transfer.call_id, Transfer.at, Transfer.id,
             Transfer.to_queue.cast(Text), Transfer.note, no_text,
             Transfer.from_agent_id, _SOURCE.display_name, Transfer.to_agent_id, _TARGET.display_name,
+            Transfer.by_id, _BY.display_name,
         )
         .outerjoin(_SOURCE, _SOURCE.id == Transfer.from_agent_id)
         .outerjoin(_TARGET, _TARGET.id == Transfer.to_agent_id)
+        .outerjoin(_BY, _BY.id == Transfer.by_id)
         .where(Transfer.call_id.in_(_CALL_IDS))
     )  # fmt: skip
     return union_all(steps, notes, transfers).order_by(text("3"), text("4"))
@@ -274,6 +281,8 @@ class TrailRow(NamedTuple):
     p_name: str | None
     q: int | None
     q_name: str | None
+    r: int | None
+    r_name: str | None
 
 
 def _history() -> Select[Call]:

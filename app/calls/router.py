@@ -145,9 +145,9 @@ async def wrap(uow: Uow, user: CurrentUser, call_id: CallId, body: WrapIn) -> Ca
 
 
 @router.post("/calls/{call_id}/assign", response_model=CallContext)
-async def assign(uow: Uow, _: Supervisor, call_id: CallId, body: AssignIn) -> CallContext:
+async def assign(uow: Uow, user: Supervisor, call_id: CallId, body: AssignIn) -> CallContext:
     call = await service.get_locked(uow, call_id)
-    return await service.assign(uow, call=call, agent_id=body.agent_id)
+    return await service.assign(uow, call=call, agent_id=body.agent_id, by=user)
 
 
 @router.get("/escalations", response_model=list[EscalationOut])

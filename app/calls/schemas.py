@@ -150,6 +150,9 @@ class TransferOut(BaseModel):
     to_agent: Person | None
     note: str | None
     at: datetime
+    # The supervisor who moved the call (assigned, reassigned, moved to a queue); null when
+    # the agent who had it transferred it.
+    by: Person | None = None
 
 
 class HistoryItem(BaseModel):

@@ -310,6 +310,11 @@ async def _target_agent(uow: UnitOfWork, agent_id: int) -> User:
 
 
 async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn) -> CallContext:
+    if user.role == Role.supervisor:
+        if data.queue is not None:
+            return await move(uow, call=call, queue=data.queue, by=user, note=data.note)
+        assert data.agent_id is not None
+        return await assign(uow, call=call, agent_id=data.agent_id, by=user, note=data.note)
     _require_mine(call, user, CallState.connected)
     if data.queue is not None and data.queue not in uow.ctx.flow.queues:
         raise Invalid(f"unknown queue {data.queue!r}")
@@ -393,17 +398,93 @@ async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> Call
 # --- the supervisors' routes ------------------------------------------------------------------
 
 
-async def assign(uow: UnitOfWork, *, call: Call, agent_id: int) -> CallContext:
-    if call.state not in (CallState.queued, CallState.offered):
-        raise Conflict(f"the call is {call.state}: only a queued or offered call can be assigned")
+MOVABLE = (CallState.queued, CallState.offered, CallState.connected)
+
+
+async def assign(
+    uow: UnitOfWork, *, call: Call, agent_id: int, by: User, note: str | None = None
+) -> CallContext:
+    """A supervisor gives a waiting call, or one on a call with an agent, to an agent (who gets
+    the offer at once); the trail says who moved it, when and to whom."""
+    if call.state not in MOVABLE:
+        raise Conflict(
+            f"the call is {call.state}: only a waiting or connected call can be assigned"
+        )
     if call.agent_id == agent_id:
-        raise Conflict("the call is offered to that agent already")
+        raise Conflict(f"the call is {call.state} with that agent already")
     target = await _target_agent(uow, agent_id)
     now = utcnow()
+    talked = await _take_from_agent(
+        uow, call, by=by, to_queue=None, to_agent=target, note=note, now=now
+    )
+    await routing.offer(uow, call, target, now)
+    if talked is not None:
+        return await _publish(uow, "call.updated", call, to=talked)
+    return await context.one(uow.session, call)
+
+
+async def move(
+    uow: UnitOfWork, *, call: Call, queue: str, by: User, note: str | None
+) -> CallContext:
+    """A supervisor moves a waiting call (keeping its place by time) or a connected one (to
+    the tail) to another queue; the trail says who moved it."""
+    if call.state not in MOVABLE:
+        raise Conflict(f"the call is {call.state}: only a waiting or connected call can be moved")
+    if queue not in uow.ctx.flow.queues:
+        raise Invalid(f"unknown queue {queue!r}")
+    if call.state != CallState.connected and call.queue == queue:
+        raise Conflict(f"the call waits in {queue} already")
+    now = utcnow()
+    talked = await _take_from_agent(
+        uow, call, by=by, to_queue=queue, to_agent=None, note=note, now=now
+    )
+    if queue == ESCALATIONS and call.escalation_reason is None:
+        call.escalation_reason = "supervisor_transfer"
+    if talked is not None:
+        routing.requeue(uow, call, queue=queue)
+        return await _publish(uow, "call.updated", call, to=talked)
+    call.queue = queue  # a waiting caller keeps their place by the time they joined
+    routing.requeue(uow, call)
+    return await context.one(uow.session, call)
+
+
+async def _take_from_agent(
+    uow: UnitOfWork,
+    call: Call,
+    *,
+    by: User,
+    to_queue: str | None,
+    to_agent: User | None,
+    note: str | None,
+    now: datetime,
+) -> int | None:
+    """Record the supervisor's move in the trail, and free the agent who had the call: an
+    offer is revoked; a connected call's agent is freed (returned: the caller needs to tell
+    them, with call.updated, where the call went), the caller on hold."""
+    previous = call.agent_id
+    calls.add_transfer(
+        uow.session,
+        Transfer(
+            call_id=call.id,
+            from_agent_id=previous,
+            to_queue=to_queue,
+            to_agent_id=to_agent.id if to_agent else None,
+            by_id=by.id,
+            note=note,
+            at=now,
+        ),
+    )
+    if note:
+        _add_note(uow, call, by, note, now)
     if call.state == CallState.offered:
         await routing.revoke_offer(uow, call, reason="reassigned", now=now)
-    await routing.offer(uow, call, target, now)
-    return await context.one(uow.session, call)
+    elif call.state == CallState.connected and previous is not None:
+        call.connected_at = None
+        call.start_waiting(now)  # on hold until the next agent answers
+        agent = await routing.lock_user(uow, previous)
+        routing.release(uow, agent, reason="revoked", now=now)
+        return previous
+    return None
 
 
 async def list_calls(

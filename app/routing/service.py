@@ -123,7 +123,8 @@ def requeue(uow: UnitOfWork, call: Call, *, queue: str | None = None) -> None:
         call.queued_at = utcnow()
         call.announced_position = None
         call.start_waiting(call.queued_at)
-    call.move_to(CallState.queued)
+    if call.state != CallState.queued:  # a queued call moved by a supervisor stays queued
+        call.move_to(CallState.queued)
     call.agent_id = None
     call.offer_expires_at = None
     uow.emit(

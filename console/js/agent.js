@@ -377,7 +377,8 @@ function departure(call) {
     return `escalated (${label(call.escalation_reason)})`;
   }
   if (last && last.from_agent?.id === mine) {
-    return `transferred to ${last.to_agent ? last.to_agent.display_name : `queue ${label(last.to_queue)}`}`;
+    const where = last.to_agent ? last.to_agent.display_name : `queue ${label(last.to_queue)}`;
+    return last.by ? `${last.by.display_name} moved it to ${where}` : `transferred to ${where}`;
   }
   return "handed on";
 }

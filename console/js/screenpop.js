@@ -233,7 +233,8 @@ function person(p) {
 // Notes and transfers in one story; a transfer's note is shown once, with the transfer.
 function timelineCard(call) {
   const transfers = call.transfers || [];
-  const transferNotes = new Set(transfers.map((t) => `${t.from_agent?.id ?? ""}|${t.note ?? ""}`));
+  // The note of a transfer is also in notes, by whoever wrote it (the agent, or the supervisor).
+  const transferNotes = new Set(transfers.map((t) => `${(t.by || t.from_agent)?.id ?? ""}|${t.note ?? ""}`));
   const items = [];
   for (const t of transfers) items.push({ kind: "transfer", at: t.at, t });
   for (const n of call.notes || []) {
@@ -263,14 +264,23 @@ function timelineCard(call) {
               "li",
               { testid: "transfer-item", class: "transfer" },
               h("time", { datetime: item.at || "" }, clock(item.at)),
-              h(
-                "div",
-                {},
-                h("strong", {}, t.from_agent ? person(t.from_agent) : "The system"),
-                " transferred to ",
-                h("strong", {}, to),
-                t.note ? h("div", { class: "note-text" }, `“${t.note}”`) : null,
-              ),
+              t.by
+                ? h(
+                    "div",
+                    {},
+                    h("strong", {}, person(t.by)),
+                    t.from_agent ? [" moved it from ", h("strong", {}, person(t.from_agent)), " to "] : " gave it to ",
+                    h("strong", {}, to),
+                    t.note ? h("div", { class: "note-text" }, `“${t.note}”`) : null,
+                  )
+                : h(
+                    "div",
+                    {},
+                    h("strong", {}, t.from_agent ? person(t.from_agent) : "The system"),
+                    " transferred to ",
+                    h("strong", {}, to),
+                    t.note ? h("div", { class: "note-text" }, `“${t.note}”`) : null,
+                  ),
             );
           }),
         )

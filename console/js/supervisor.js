@@ -255,10 +255,52 @@ async function unlock(customer, callId) {
   }
 }
 
+// A waiting call, or one on a call with an agent, can be given to an agent or moved to a queue.
+const MOVABLE = new Set(["queued", "offered", "connected"]);
+
+function renderCallActions(call) {
+  const box = byTestId("call-actions");
+  box.hidden = !MOVABLE.has(call.state);
+  if (box.hidden) return;
+  const agents = byTestId("call-assign-agent");
+  replace(
+    agents,
+    h("option", { value: "" }, "an agent…"),
+    agentOptions(call.agent_id).map((o) => h("option", { value: o.value, disabled: o.disabled }, o.text)),
+  );
+  const queues = byTestId("call-move-queue");
+  const names = state.queues.map((q) => q.name).filter((n) => call.state === "connected" || n !== call.queue);
+  replace(queues, h("option", { value: "" }, "a queue…"), names.map((n) => h("option", { value: n }, label(n))));
+  byTestId("call-assign").onclick = () => moveCall(call, { agent_id: agents.value }, agents);
+  byTestId("call-move").onclick = () => moveCall(call, { queue: queues.value }, queues);
+}
+
+async function moveCall(call, target, select) {
+  if (!target.agent_id && !target.queue) {
+    toast(target.queue === undefined ? "Choose an agent first." : "Choose a queue first.", "warn");
+    select.focus();
+    return;
+  }
+  try {
+    if (target.agent_id) {
+      await api(`/api/calls/${call.id}/assign`, { method: "POST", body: { agent_id: Number(target.agent_id) } });
+      toast(`Call #${call.id} offered to ${agentName(Number(target.agent_id))}.`);
+    } else {
+      await api(`/api/calls/${call.id}/transfer`, { method: "POST", body: { queue: target.queue } });
+      toast(`Call #${call.id} moved to ${label(target.queue)}.`);
+    }
+    dialog.close();
+    refreshSoon();
+  } catch (err) {
+    toast(`Could not move call #${call.id}: ${err.message}`, "error");
+  }
+}
+
 async function showCall(callId) {
   try {
     const call = await api(`/api/calls/${callId}`);
     byTestId("call-dialog-title").textContent = `Call #${call.id} · ${label(call.state)}`;
+    renderCallActions(call);
     replace(byTestId("call-dialog-body"), renderScreenPop(call, { onUnlock: (customer) => unlock(customer, callId) }));
     if (!dialog.open) dialog.showModal();
   } catch (err) {
@@ -296,13 +338,64 @@ function renderAgents() {
           "div",
           { class: "agent-state" },
           h("span", { class: "badge", dataset: { status: a.status }, testid: "agent-status" }, label(a.status)),
-          call ? h("div", { class: "sub" }, `call #${call.id} · ${label(call.queue)}`) : null,
+          call
+            ? h(
+                "div",
+                { class: "sub" },
+                `call #${call.id} · ${label(call.queue)} `,
+                h(
+                  "button",
+                  { type: "button", class: "link small", testid: "agent-call-details", "aria-label": `Details of call ${call.id}`, onclick: () => showCall(call.id) },
+                  "Details",
+                ),
+              )
+            : null,
         ),
       );
     }),
   );
   const signedIn = agents.filter((a) => a.status !== "offline").length;
   el.agentsCount.textContent = `${signedIn} signed in of ${agents.length}`;
+}
+
+// ---- waiting calls (the escalations have their own list) ----------------------------------------
+
+function renderWaiting() {
+  const waiting = state.calls
+    .filter((c) => (c.state === "queued" || c.state === "offered") && c.queue !== "escalations")
+    .sort((a, b) => (parseTime(a.waiting_since)?.getTime() ?? 0) - (parseTime(b.waiting_since)?.getTime() ?? 0));
+  replace(
+    byTestId("waiting-calls"),
+    waiting.map((c) =>
+      h(
+        "li",
+        { testid: "waiting-row", dataset: { callId: c.id, queue: c.queue || "" }, class: "waiting-item" },
+        h(
+          "div",
+          { class: "waiting-who" },
+          h("div", { class: "strong" }, callerName(c)),
+          h(
+            "div",
+            { class: "sub" },
+            label(c.queue),
+            c.state === "offered" && c.agent_id ? ` · offered to ${agentName(c.agent_id)}` : "",
+          ),
+        ),
+        h(
+          "div",
+          { class: "waiting-time" },
+          c.waiting_since ? since(c.waiting_since, { class: "num strong", testid: "waiting-time" }) : "—",
+          h(
+            "button",
+            { type: "button", class: "link small", testid: "waiting-details", "aria-label": `Details of call ${c.id}`, onclick: () => showCall(c.id) },
+            "Details",
+          ),
+        ),
+      ),
+    ),
+  );
+  byTestId("waiting-empty").hidden = waiting.length > 0;
+  byTestId("waiting-count").textContent = waiting.length ? String(waiting.length) : "";
 }
 
 // ---- phone tree ------------------------------------------------------------------------------
@@ -409,6 +502,7 @@ async function loadCalls() {
   state.calls = (await api("/api/calls")) || [];
   renderFigures();
   renderAgents();
+  renderWaiting();
 }
 
 async function loadAll() {
