@@ -50,12 +50,15 @@ def set_status(
     *,
     wrapup_until: datetime | None = None,
 ) -> None:
-    """wrapup_until: when after-call work ends (status wrapup only), for the agent's countdown."""
-    if user.status == status:
+    """wrapup_until: when after-call work ends (status wrapup only), for the agent's countdown.
+    An agent already in wrapup (the caller hung up first) who wraps gets their deadline now."""
+    until = wrapup_until if status == AgentStatus.wrapup else None
+    if user.status == status and user.wrapup_until == until:
         return
-    user.status = status
-    user.status_since = now
-    user.wrapup_until = wrapup_until if status == AgentStatus.wrapup else None
+    if user.status != status:
+        user.status = status
+        user.status_since = now
+    user.wrapup_until = until
     data: dict[str, object] = {"user_id": user.id, "status": status.value}
     if user.wrapup_until is not None:
         data["wrapup_until"] = user.wrapup_until.isoformat()

@@ -433,6 +433,32 @@ async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
         await api.http.aclose()
 
 
+async def test_wrapup_after_the_caller_hung_up_first_ends_too(server_factory: Any) -> None:
+    from support import Ws
+
+    live: LiveServer = server_factory(wrapup_s=0.5)
+    api = Api(live)
+    try:
+        await api.login("alice")
+        alice = await Ws(live.ws_url, api.tokens["alice"]).connect()
+        await api.set_status("alice", "available")
+        call_id = await api.new_call()
+        await alice.next("call.offered", call_id=call_id)
+        await api.post(f"/api/calls/{call_id}/accept", "alice")
+        # The caller hangs up on Alice: she is in wrap-up until she wraps the call.
+        assert (await api.post(f"/api/calls/{call_id}/hangup", None)).status_code == 200
+        await alice.next("agent.status", where=lambda d: d["status"] == "wrapup")
+        wrap = {"disposition": "resolved", "sentiment": "neutral"}
+        assert (await api.post(f"/api/calls/{call_id}/wrap", "alice", wrap)).status_code == 200
+        # Wrapped: the after-call work has its deadline now, and ends.
+        timed = await alice.next("agent.status", where=lambda d: "wrapup_until" in d)
+        assert timed["data"]["status"] == "wrapup"
+        await alice.next("agent.status", where=lambda d: d["status"] == "available")
+        await alice.close()
+    finally:
+        await api.http.aclose()
+
+
 async def test_supervisors_see_everything_agents_only_their_own(api: Api, ws: Any) -> None:
     sup, alice, bob = await ws("super"), await ws("alice"), await ws("bob")
     await api.set_status("alice", "available")
