@@ -16,7 +16,7 @@ from app.customers import repository as customers_repository
 from app.customers import service as customers_service
 from app.uow import UnitOfWork
 from app.users import repository as users
-from app.users.models import AgentStatus
+from app.users.models import AgentStatus, Role, User
 
 from .factories import Factory
 
@@ -28,6 +28,17 @@ async def status_of(ctx: AppContext, user_id: int) -> AgentStatus:
         user = await users.get(session, user_id)
         assert user is not None
         return user.status
+
+
+async def boss(uow: UnitOfWork) -> User:
+    """The supervisor who moves calls in these tests (made on first use)."""
+    found = await users.get_by_username(uow.session, "boss")
+    if found is None:
+        found = User(username="boss", password_hash="x", display_name="The Boss",
+                     role=Role.supervisor, skills=[], status=AgentStatus.offline)  # fmt: skip
+        uow.session.add(found)
+        await uow.session.flush()
+    return found
 
 
 async def state_of(ctx: AppContext, call_id: int) -> tuple[CallState, int | None]:
@@ -47,7 +58,7 @@ async def test_an_agent_on_a_break_is_on_it_again_after_a_supervisor_reassigns_h
     async def assign(to: int) -> None:
         async def work(uow: UnitOfWork) -> None:
             call = await service.get_locked(uow, escalation.id)
-            await service.assign(uow, call=call, agent_id=to)
+            await service.assign(uow, call=call, agent_id=to, by=await boss(uow))
 
         await in_uow(work)
 
@@ -137,7 +148,8 @@ async def test_the_wait_is_the_time_queued_before_each_answer_summed_over_queues
     assert 41 <= (await in_uow(position)).wait_s < 43
 
     async def assign_to_bob(uow: UnitOfWork) -> None:
-        await service.assign(uow, call=await service.get_locked(uow, call.id), agent_id=bob.id)
+        call_now = await service.get_locked(uow, call.id)
+        await service.assign(uow, call=call_now, agent_id=bob.id, by=await boss(uow))
 
     await in_uow(assign_to_bob)
     answered = await as_agent(bob.id, service.accept)
