@@ -53,7 +53,8 @@ def _migrate(settings: Settings) -> None:
     try:
         upgrade(settings.database_url)
     except DBAPIError as exc:
-        reason = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        lines = str(exc.orig).strip().splitlines() if exc.orig else []
+        reason = lines[0] if lines else type(exc.orig or exc).__name__
         raise SystemExit(f"tellonce: cannot open the database {shown}: {reason}") from None
     except OSError as exc:
         url = make_url(settings.database_url)

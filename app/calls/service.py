@@ -476,8 +476,13 @@ async def _take_from_agent(
     )
     if note:
         _add_note(uow, call, by, note, now)
+    if previous is not None and to_queue is not None:
+        # Moved to a queue: not straight back to the agent who had it (as after a rejection).
+        call.rejected_by = sorted({*(call.rejected_by or []), previous})
+        call.rejected_at = now
     if call.state == CallState.offered:
-        await routing.revoke_offer(uow, call, reason="reassigned", now=now)
+        reason = "moved" if to_queue is not None else "reassigned"
+        await routing.revoke_offer(uow, call, reason=reason, now=now)
     elif call.state == CallState.connected and previous is not None:
         call.connected_at = None
         call.start_waiting(now)  # on hold until the next agent answers

@@ -336,7 +336,7 @@ function handleEvent(event) {
       break;
     case "call.offer_revoked":
       if (state.call && state.call.id === data.call_id && state.call.state === "offered") {
-        const why = { timeout: "not answered in time", reassigned: "given to another agent by a supervisor", abandoned: "the caller hung up" }[data.reason] || data.reason;
+        const why = { timeout: "not answered in time", reassigned: "given to another agent by a supervisor", moved: "moved to another queue by a supervisor", abandoned: "the caller hung up" }[data.reason] || data.reason;
         toast(`Offer of call #${data.call_id} withdrawn: ${why}.`, "warn");
         // The server now sets this agent away (an empty desk gets no calls): say why, on the page.
         if (data.reason === "timeout") state.missedOffer = { at: new Date(), caller: callerName(state.call) };

@@ -95,3 +95,22 @@ async def test_refused_moves_change_nothing(api: Api, ws: Any) -> None:
     assert ended.status_code == 409
     after = await api.call(call_id)
     assert after["transfers"] == before["transfers"] and after["queue"] == before["queue"]
+
+
+async def test_a_call_moved_from_an_agent_to_a_queue_is_not_offered_straight_back(
+    api: Api, ws: Any
+) -> None:
+    bob = await ws("bob")
+    await api.set_status("alice", "away")  # the other cards agent
+    await api.set_status("bob", "available")
+    call_id = await api.new_call()  # a lost card: cards
+    await bob.next("call.offered", call_id=call_id)
+    # Ringing at Bob, the supervisor sends it back to the cards queue: Bob is passed over.
+    moved = await api.post(f"/api/calls/{call_id}/transfer", "super", {"queue": "billing"})
+    assert moved.status_code == 200, moved.text
+    revoked = await bob.next("call.offer_revoked", call_id=call_id)
+    assert revoked["data"]["reason"] == "moved"
+    r = await api.post(f"/api/calls/{call_id}/transfer", "super", {"queue": "cards"})
+    assert r.status_code == 200, r.text
+    call = await api.call(call_id)
+    assert call["state"] == "queued" and call["agent_id"] is None
