@@ -99,12 +99,38 @@ class Settings(BaseSettings):
         return None if db is None else db.with_name(db.name + SECRETS_SUFFIX)
 
 
+SECRET_NAMES = ("secret_key", "ivr_api_key")
+
+
 def _read_secrets_file(path: Path) -> dict[str, str]:
+    """The keys kept in the file ({} when there is none). A file that cannot be read, is not
+    the JSON object written here, or holds a key shorter than the rule is an error: replacing it
+    silently would sign every agent out and change the IVR key under the phone tree."""
     try:
-        data = json.loads(path.read_text())
-    except (OSError, ValueError):
+        text = path.read_text()
+    except FileNotFoundError:
         return {}
-    return {k: v for k, v in data.items() if isinstance(k, str) and isinstance(v, str)}
+    except OSError as exc:
+        raise ConfigError(f"cannot read the secrets file {path}: {exc.strerror}") from exc
+    fix = "repair it, or remove it to make new keys (every agent then signs in again)"
+    try:
+        data = json.loads(text)
+    except ValueError:
+        raise ConfigError(f"the secrets file {path} is not valid JSON: {fix}") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"the secrets file {path} is not a JSON object: {fix}")
+    stored: dict[str, str] = {}
+    for name in SECRET_NAMES:
+        value = data.get(name)
+        if value is None:
+            continue
+        if not isinstance(value, str) or len(value) < MIN_SECRET_LENGTH:
+            raise ConfigError(
+                f"{name} in the secrets file {path} must be at least {MIN_SECRET_LENGTH} "
+                f"characters: {fix}"
+            )
+        stored[name] = value
+    return stored
 
 
 def _write_secrets_file(path: Path, values: dict[str, str]) -> None:
@@ -129,7 +155,7 @@ def ensure_secrets(settings: Settings) -> Settings:
         )
     stored = _read_secrets_file(path)
     changed = False
-    for name in ("secret_key", "ivr_api_key"):
+    for name in SECRET_NAMES:
         if name not in stored:
             stored[name] = secrets.token_urlsafe(32)
             changed = True

@@ -6,6 +6,7 @@ import contextlib
 import os
 import shlex
 import socket
+import stat
 import subprocess
 import sys
 import time
@@ -193,6 +194,9 @@ def test_serve_demo_answers_and_prints_only_demo_logins(
     assert httpx.get(f"{base}/").status_code == 200  # the console
     token = httpx.post(f"{base}/api/auth/token", data={"username": "super", "password": "demo"})
     assert token.status_code == 200
+    # The database and its WAL, like the secrets, are readable by their owner alone.
+    for name in ("tellonce.db", "tellonce.db-wal"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600, name
     proc.terminate()
     output = proc.communicate(timeout=20)[0]
     for login in ("super", "alice", "bob", "carol", "12345678", "1234", "+15551230001"):

@@ -72,3 +72,39 @@ def test_reoffer_after_defaults_to_30_seconds(monkeypatch: pytest.MonkeyPatch) -
     assert Settings().reoffer_after_s == 30.0
     monkeypatch.setenv("TELLONCE_REOFFER_AFTER_S", "45")
     assert Settings().reoffer_after_s == 45.0
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        ("{not json", "is not valid JSON"),
+        ('["a", "b"]', "is not a JSON object"),
+        (
+            '{"secret_key": "x", "ivr_api_key": "yyyyyyyyyyyyyyyyyyyy"}',
+            "secret_key in the secrets file",
+        ),
+        ('{"secret_key": 12345678901234567890}', "secret_key in the secrets file"),
+    ],
+)
+def test_a_corrupt_secrets_file_is_an_error_and_is_kept(
+    tmp_path: Path, content: str, says: str
+) -> None:
+    """Never silently replaced (every agent would be signed out, the IVR key changed), and a
+    key from the file is held to the same 16-character rule as one from the environment."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tellonce.db'}"
+    path = tmp_path / "tellonce.db.secrets.json"
+    path.write_text(content)
+    with pytest.raises(ConfigError, match=says) as caught:
+        ensure_secrets(Settings(database_url=url))
+    assert "remove it to make new keys" in str(caught.value)
+    assert path.read_text() == content
+    with pytest.raises(ConfigError):
+        resolve_ivr_api_key(Settings(database_url=url))
+
+
+def test_a_new_database_file_is_owner_only(tmp_path: Path) -> None:
+    from app.migrate import upgrade
+
+    path = tmp_path / "new" / "tellonce.db"
+    upgrade(f"sqlite+aiosqlite:///{path}")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
