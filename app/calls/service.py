@@ -270,7 +270,7 @@ async def accept(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
 async def reject(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
     _require_mine(call, user, CallState.offered)
     now = utcnow()
-    _passed_on(call, user, now)
+    _passed_on(call, user.id, now)
     agent = await routing.lock_user(uow, user.id)
     call.offer_expires_at = None
     routing.release(uow, agent, reason="reject", now=now)
@@ -344,17 +344,17 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         assert data.queue is not None
         if data.queue == ESCALATIONS and call.escalation_reason is None:
             call.escalation_reason = "agent_transfer"
-        _passed_on(call, user, now)
+        _passed_on(call, user.id, now)
         routing.requeue(uow, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
     return await _publish(uow, "call.updated", call, to=user.id)
 
 
-def _passed_on(call: Call, user: User, now: datetime) -> None:
-    """The agent let the call go (rejected it, or sent it to a queue they also serve, such as
-    escalations): it goes to other agents first, and comes back to this one only once nobody
-    else can take it (routing.match)."""
-    call.rejected_by = sorted({*(call.rejected_by or []), user.id})
+def _passed_on(call: Call, agent_id: int, now: datetime) -> None:
+    """The agent let the call go (rejected it, sent it to a queue they also serve, such as
+    escalations, or had it moved to a queue by a supervisor): it goes to other agents first,
+    and comes back to this one only once nobody else can take it (routing.match)."""
+    call.rejected_by = sorted({*(call.rejected_by or []), agent_id})
     call.rejected_at = now
 
 
@@ -375,7 +375,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
     call.escalation_reason = reason
     call.connected_at = None
     await _free_agent_after(uow, user)
-    _passed_on(call, user, now)
+    _passed_on(call, user.id, now)
     routing.requeue(uow, call, queue=ESCALATIONS)
     return await _publish(uow, "call.updated", call, to=user.id)
 
@@ -477,9 +477,7 @@ async def _take_from_agent(
     if note:
         _add_note(uow, call, by, note, now)
     if previous is not None and to_queue is not None:
-        # Moved to a queue: not straight back to the agent who had it (as after a rejection).
-        call.rejected_by = sorted({*(call.rejected_by or []), previous})
-        call.rejected_at = now
+        _passed_on(call, previous, now)  # moved to a queue: not straight back to that agent
     if call.state == CallState.offered:
         reason = "moved" if to_queue is not None else "reassigned"
         await routing.revoke_offer(uow, call, reason=reason, now=now)

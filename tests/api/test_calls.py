@@ -6,7 +6,7 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
-from support import Api, LiveServer
+from support import Api, LiveServer, Ws
 
 
 async def test_screen_pop_carries_everything_the_caller_said(api: Api, ws: Any) -> None:
@@ -397,18 +397,22 @@ async def test_resume_replays_exactly_the_missed_events(api: Api, ws: Any) -> No
     assert fresh.seen == []  # last_seq null: no replay
 
 
-async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
-    from support import Ws
+async def alice_on_a_call(live: LiveServer, api: Api) -> tuple[Ws, int]:
+    """Alice, signed in with a socket, has accepted a call: her socket and the call's id."""
+    await api.login("alice")
+    alice = await Ws(live.ws_url, api.tokens["alice"]).connect()
+    await api.set_status("alice", "available")
+    call_id = await api.new_call()
+    await alice.next("call.offered", call_id=call_id)
+    await api.post(f"/api/calls/{call_id}/accept", "alice")
+    return alice, call_id
 
+
+async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
     live: LiveServer = server_factory(wrapup_s=0.5)
     api = Api(live)
     try:
-        await api.login("alice")
-        alice = await Ws(live.ws_url, api.tokens["alice"]).connect()
-        await api.set_status("alice", "available")
-        call_id = await api.new_call()
-        await alice.next("call.offered", call_id=call_id)
-        await api.post(f"/api/calls/{call_id}/accept", "alice")
+        alice, call_id = await alice_on_a_call(live, api)
         await api.post(
             f"/api/calls/{call_id}/wrap",
             "alice",
@@ -434,17 +438,10 @@ async def test_wrapup_pause_then_available_again(server_factory: Any) -> None:
 
 
 async def test_wrapup_after_the_caller_hung_up_first_ends_too(server_factory: Any) -> None:
-    from support import Ws
-
     live: LiveServer = server_factory(wrapup_s=0.5)
     api = Api(live)
     try:
-        await api.login("alice")
-        alice = await Ws(live.ws_url, api.tokens["alice"]).connect()
-        await api.set_status("alice", "available")
-        call_id = await api.new_call()
-        await alice.next("call.offered", call_id=call_id)
-        await api.post(f"/api/calls/{call_id}/accept", "alice")
+        alice, call_id = await alice_on_a_call(live, api)
         # The caller hangs up on Alice: she is in wrap-up until she wraps the call.
         assert (await api.post(f"/api/calls/{call_id}/hangup", None)).status_code == 200
         await alice.next("agent.status", where=lambda d: d["status"] == "wrapup")

@@ -3,15 +3,19 @@
 from __future__ import annotations
 
 import itertools
+from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any, TypeVar
 
 from app.auth.service import hash_secret
+from app.calls import repository as calls
 from app.calls.models import Call
 from app.calls.states import CallState
 from app.context import AppContext
 from app.customers.models import Customer, CustomerPhone
 from app.db import utcnow
+from app.uow import UnitOfWork
+from app.users import repository as users
 from app.users.models import AgentStatus, Role, User
 
 # One hash for every factory-made login and PIN: argon2 is slow on purpose.
@@ -19,6 +23,25 @@ SECRET = "factory-secret-1"
 _HASH = hash_secret(SECRET)
 _numbers = itertools.count(1)
 T = TypeVar("T")
+
+# The in_uow fixture: run work(uow) in a unit of work of its own, committed.
+InUow = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
+
+
+async def state_of(ctx: AppContext, call_id: int) -> tuple[CallState, int | None]:
+    """A call's state and agent, as committed."""
+    async with ctx.reading() as session:
+        call = await calls.get(session, call_id)
+        assert call is not None
+        return call.state, call.agent_id
+
+
+async def status_of(ctx: AppContext, user_id: int) -> AgentStatus:
+    """A user's status, as committed."""
+    async with ctx.reading() as session:
+        user = await users.get(session, user_id)
+        assert user is not None
+        return user.status
 
 
 class Factory:

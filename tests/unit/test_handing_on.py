@@ -16,41 +16,15 @@ from app.customers import repository as customers_repository
 from app.customers import service as customers_service
 from app.uow import UnitOfWork
 from app.users import repository as users
-from app.users.models import AgentStatus, Role, User
+from app.users.models import AgentStatus, Role
 
-from .factories import Factory
-
-InUow = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
-
-
-async def status_of(ctx: AppContext, user_id: int) -> AgentStatus:
-    async with ctx.reading() as session:
-        user = await users.get(session, user_id)
-        assert user is not None
-        return user.status
-
-
-async def boss(uow: UnitOfWork) -> User:
-    """The supervisor who moves calls in these tests (made on first use)."""
-    found = await users.get_by_username(uow.session, "boss")
-    if found is None:
-        found = User(username="boss", password_hash="x", display_name="The Boss",
-                     role=Role.supervisor, skills=[], status=AgentStatus.offline)  # fmt: skip
-        uow.session.add(found)
-        await uow.session.flush()
-    return found
-
-
-async def state_of(ctx: AppContext, call_id: int) -> tuple[CallState, int | None]:
-    async with ctx.reading() as session:
-        call = await calls.get(session, call_id)
-        assert call is not None
-        return call.state, call.agent_id
+from .factories import Factory, InUow, state_of, status_of
 
 
 async def test_an_agent_on_a_break_is_on_it_again_after_a_supervisor_reassigns_her_offer(
     ctx: AppContext, make: Factory, in_uow: InUow
 ) -> None:
+    sup = await make.agent("boss", role=Role.supervisor, status=AgentStatus.offline, skills=[])
     carol = await make.agent("carol", status=AgentStatus.away, skills=["escalations", "billing"])
     bob = await make.agent("bob", status=AgentStatus.away, skills=["escalations"])
     escalation = await make.call(queue="escalations", escalation_reason="unscripted")
@@ -58,7 +32,9 @@ async def test_an_agent_on_a_break_is_on_it_again_after_a_supervisor_reassigns_h
     async def assign(to: int) -> None:
         async def work(uow: UnitOfWork) -> None:
             call = await service.get_locked(uow, escalation.id)
-            await service.assign(uow, call=call, agent_id=to, by=await boss(uow))
+            by = await users.get(uow.session, sup.id)
+            assert by is not None
+            await service.assign(uow, call=call, agent_id=to, by=by)
 
         await in_uow(work)
 
@@ -116,6 +92,7 @@ async def test_an_escalation_waits_rather_than_bounce_to_the_agent_who_escalated
 async def test_the_wait_is_the_time_queued_before_each_answer_summed_over_queues(
     ctx: AppContext, make: Factory, in_uow: InUow
 ) -> None:
+    sup = await make.agent("boss", role=Role.supervisor, status=AgentStatus.offline, skills=[])
     alice = await make.agent("alice", status=AgentStatus.offered, skills=["billing"])
     bob = await make.agent("bob", status=AgentStatus.away, skills=["cards"])
     customer = await make.customer()
@@ -149,7 +126,9 @@ async def test_the_wait_is_the_time_queued_before_each_answer_summed_over_queues
 
     async def assign_to_bob(uow: UnitOfWork) -> None:
         call_now = await service.get_locked(uow, call.id)
-        await service.assign(uow, call=call_now, agent_id=bob.id, by=await boss(uow))
+        by = await users.get(uow.session, sup.id)
+        assert by is not None
+        await service.assign(uow, call=call_now, agent_id=bob.id, by=by)
 
     await in_uow(assign_to_bob)
     answered = await as_agent(bob.id, service.accept)

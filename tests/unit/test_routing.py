@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -14,9 +13,7 @@ from app.routing import service as routing
 from app.uow import UnitOfWork
 from app.users.models import AgentStatus
 
-from .factories import Factory
-
-InUow = Callable[[Callable[[UnitOfWork], Awaitable[Any]]], Awaitable[Any]]
+from .factories import Factory, InUow, state_of
 
 
 async def match(in_uow: InUow, *, now: datetime | None = None) -> int:
@@ -25,13 +22,6 @@ async def match(in_uow: InUow, *, now: datetime | None = None) -> int:
 
     result: int = await in_uow(work)
     return result
-
-
-async def state_of(ctx: AppContext, call_id: int) -> tuple[CallState, int | None]:
-    async with ctx.reading() as session:
-        call = await calls.get(session, call_id)
-        assert call is not None
-        return call.state, call.agent_id
 
 
 async def test_vip_first_then_the_longest_waiting_to_the_longest_idle_skilled_agent(
