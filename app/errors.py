@@ -22,6 +22,9 @@ class TellonceError(Exception):
         if status_code is not None:
             self.status_code = status_code
 
+    def body(self) -> dict[str, object]:
+        return {"detail": self.detail}
+
 
 class BadRequest(TellonceError):
     status_code = 400
@@ -44,14 +47,29 @@ class Conflict(TellonceError):
 
 
 class Invalid(TellonceError):
+    """A value well formed but naming nothing here (an unknown queue, say): answered 422 in the
+    shape of every other validation error, at loc (where in the request the value was)."""
+
     status_code = 422
+
+    def __init__(self, detail: str, *, loc: tuple[str | int, ...] = ("body",)) -> None:
+        super().__init__(detail)
+        self.loc = loc
+
+    def body(self) -> dict[str, object]:
+        return {"detail": problems(self.loc, self.detail)}
+
+
+def problems(loc: tuple[str | int, ...], msg: str, kind: str = "value_error") -> list[object]:
+    """The detail of a 422: one problem, as the framework's own validation errors give it."""
+    return [{"loc": list(loc), "msg": msg, "type": kind}]
 
 
 def install(app: FastAPI) -> None:
     @app.exception_handler(TellonceError)
     async def _tellonce(request: Request, exc: TellonceError) -> JSONResponse:
         headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
-        return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
+        return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
@@ -82,10 +100,8 @@ def install(app: FastAPI) -> None:
             )
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
         if isinstance(sqlstate, str) and sqlstate.startswith("22"):
-            return JSONResponse(
-                {"detail": "a value in the request cannot be stored (text may not hold U+0000)"},
-                status_code=422,
-            )
+            why = "a value in the request cannot be stored (text may not hold U+0000)"
+            return JSONResponse({"detail": problems(("body",), why)}, status_code=422)
         return await _unexpected(request, exc)
 
     @app.exception_handler(Exception)

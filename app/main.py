@@ -26,6 +26,8 @@ from app.config import Settings, ensure_secrets, get_settings
 from app.context import AppContext
 from app.customers.router import router as customers_router
 from app.db import checkpoint_wal_forever
+from app.deps import bearer, get_uow
+from app.openapi import document_errors
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
 from app.realtime.router import router as ws_router
@@ -84,6 +86,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(customers_router)
     app.include_router(ws_router)
+    document_errors(
+        app, [calls_router, users_router, customers_router], credential=bearer, database=get_uow
+    )
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

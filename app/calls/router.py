@@ -32,6 +32,7 @@ from app.calls.schemas import (
 from app.calls.states import CallState
 from app.db import utcnow
 from app.deps import CtxDep, CurrentUser, IvrUow, Supervisor, Uow
+from app.openapi import refusals
 from app.routing import service as routing
 
 router = APIRouter(prefix="/api", tags=["calls"])
@@ -51,30 +52,35 @@ async def create_call(uow: IvrUow, body: CallCreate) -> CallCreated:
     return CallCreated(id=call.id, state=call.state, caller_known=call.caller_known)
 
 
-@router.post("/calls/{call_id}/verify", response_model=VerifyOut)
+@router.post("/calls/{call_id}/verify", response_model=VerifyOut, responses=refusals(409))
 async def verify(uow: IvrUow, call_id: CallId, body: VerifyIn) -> VerifyOut:
     return await service.verify(uow, call_id=call_id, data=body)
 
 
-@router.post("/calls/{call_id}/steps", response_model=StepOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/calls/{call_id}/steps",
+    response_model=StepOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(409),
+)
 async def add_step(uow: IvrUow, call_id: CallId, body: StepIn) -> StepOut:
     call = await service.get_locked(uow, call_id)
     return await service.add_step(uow, call=call, data=body)
 
 
-@router.post("/calls/{call_id}/handoff", response_model=QueuedOut)
+@router.post("/calls/{call_id}/handoff", response_model=QueuedOut, responses=refusals(409))
 async def handoff(uow: IvrUow, call_id: CallId, body: HandoffIn) -> QueuedOut:
     call = await service.get_locked(uow, call_id)
     return await service.handoff(uow, call=call, data=body)
 
 
-@router.post("/calls/{call_id}/hangup", response_model=CallContext)
+@router.post("/calls/{call_id}/hangup", response_model=CallContext, responses=refusals(409))
 async def hangup(uow: IvrUow, call_id: CallId) -> CallContext:
     call = await service.get_locked(uow, call_id)
     return await service.hangup(uow, call=call)
 
 
-@router.post("/calls/{call_id}/survey", response_model=CallContext)
+@router.post("/calls/{call_id}/survey", response_model=CallContext, responses=refusals(409))
 async def survey(uow: IvrUow, call_id: CallId, body: SurveyIn) -> CallContext:
     call = await service.get_locked(uow, call_id)
     return await service.survey(uow, call=call, data=body)
@@ -105,37 +111,42 @@ async def get_call(uow: Uow, user: CurrentUser, call_id: CallId) -> CallContext:
     return await service.context.one(uow.session, call)
 
 
-@router.post("/calls/{call_id}/accept", response_model=CallContext)
+@router.post("/calls/{call_id}/accept", response_model=CallContext, responses=refusals(409))
 async def accept(uow: Uow, user: CurrentUser, call_id: CallId) -> CallContext:
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.accept(uow, call=call, user=user)
 
 
-@router.post("/calls/{call_id}/reject", response_model=CallContext)
+@router.post("/calls/{call_id}/reject", response_model=CallContext, responses=refusals(409))
 async def reject(uow: Uow, user: CurrentUser, call_id: CallId) -> CallContext:
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.reject(uow, call=call, user=user)
 
 
-@router.post("/calls/{call_id}/notes", response_model=NoteOut, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/calls/{call_id}/notes",
+    response_model=NoteOut,
+    status_code=status.HTTP_201_CREATED,
+    responses=refusals(409),
+)
 async def add_note(uow: Uow, user: CurrentUser, call_id: CallId, body: NoteIn) -> NoteOut:
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.add_note(uow, call=call, user=user, data=body)
 
 
-@router.post("/calls/{call_id}/transfer", response_model=CallContext)
+@router.post("/calls/{call_id}/transfer", response_model=CallContext, responses=refusals(409))
 async def transfer(uow: Uow, user: CurrentUser, call_id: CallId, body: TransferIn) -> CallContext:
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.transfer(uow, call=call, user=user, data=body)
 
 
-@router.post("/calls/{call_id}/escalate", response_model=CallContext)
+@router.post("/calls/{call_id}/escalate", response_model=CallContext, responses=refusals(409))
 async def escalate(uow: Uow, user: CurrentUser, call_id: CallId, body: EscalateIn) -> CallContext:
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.escalate(uow, call=call, user=user, reason=body.reason)
 
 
-@router.post("/calls/{call_id}/wrap", response_model=CallContext)
+@router.post("/calls/{call_id}/wrap", response_model=CallContext, responses=refusals(409))
 async def wrap(uow: Uow, user: CurrentUser, call_id: CallId, body: WrapIn) -> CallContext:
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.wrap(uow, call=call, user=user, data=body)
@@ -144,7 +155,7 @@ async def wrap(uow: Uow, user: CurrentUser, call_id: CallId, body: WrapIn) -> Ca
 # --- supervisors --------------------------------------------------------------------------------
 
 
-@router.post("/calls/{call_id}/assign", response_model=CallContext)
+@router.post("/calls/{call_id}/assign", response_model=CallContext, responses=refusals(409))
 async def assign(uow: Uow, user: Supervisor, call_id: CallId, body: AssignIn) -> CallContext:
     call = await service.get_locked(uow, call_id)
     return await service.assign(uow, call=call, agent_id=body.agent_id, by=user)

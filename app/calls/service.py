@@ -91,7 +91,7 @@ def _require_mine(call: Call, user: User, *states: CallState) -> None:
 async def create(uow: UnitOfWork, *, data: CallCreate) -> Call:
     languages = uow.ctx.flow.languages
     if data.language is not None and data.language not in languages:
-        raise Invalid(f"language must be one of {', '.join(languages)}")
+        raise Invalid(f"language must be one of {', '.join(languages)}", loc=("body", "language"))
     # The caller number matched to a customer: a hint for the agent, not a verification.
     customer = await customers.by_phone(uow.session, data.caller_number)
     call = await calls.insert(
@@ -317,9 +317,11 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         return await assign(uow, call=call, agent_id=data.agent_id, by=user, note=data.note)
     _require_mine(call, user, CallState.connected)
     if data.queue is not None and data.queue not in uow.ctx.flow.queues:
-        raise Invalid(f"unknown queue {data.queue!r}")
+        raise Invalid(f"unknown queue {data.queue!r}", loc=("body", "queue"))
     if data.agent_id == user.id:
-        raise Invalid("a call cannot be transferred to the agent who has it")
+        raise Invalid(
+            "a call cannot be transferred to the agent who has it", loc=("body", "agent_id")
+        )
     target = await _target_agent(uow, data.agent_id) if data.agent_id is not None else None
     now = utcnow()
     calls.add_transfer(
@@ -431,7 +433,7 @@ async def move(
     if call.state not in MOVABLE:
         raise Conflict(f"the call is {call.state}: only a waiting or connected call can be moved")
     if queue not in uow.ctx.flow.queues:
-        raise Invalid(f"unknown queue {queue!r}")
+        raise Invalid(f"unknown queue {queue!r}", loc=("body", "queue"))
     if call.state != CallState.connected and call.queue == queue:
         raise Conflict(f"the call waits in {queue} already")
     now = utcnow()

@@ -10,12 +10,15 @@ from app.auth.service import hash_secret_async
 from app.customers import service
 from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead
 from app.deps import CurrentUser, Supervisor, SupervisorOutside, Uow
+from app.openapi import refusals
 
 router = APIRouter(prefix="/api/customers", tags=["customers"])
 CustomerId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
-@router.post("", response_model=CustomerRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "", response_model=CustomerRead, status_code=status.HTTP_201_CREATED, responses=refusals(409)
+)
 async def create_customer(uow: Uow, _: SupervisorOutside, body: CustomerCreate) -> CustomerRead:
     pin_hash = await hash_secret_async(body.pin)
     customer = await service.create(uow.session, data=body, pin_hash=pin_hash)

@@ -10,6 +10,7 @@ from fastapi.security import OAuth2PasswordRequestForm
 from app.auth.service import create_token, hash_secret_async
 from app.deps import CurrentUser, Supervisor, SupervisorOutside, Uow
 from app.errors import Unauthorized
+from app.openapi import refusals
 from app.routing import service as routing
 from app.users import service
 from app.users.models import AgentStatus, Role
@@ -18,7 +19,7 @@ from app.users.schemas import AgentRead, StatusUpdate, Token, TokenUser, UserCre
 router = APIRouter(prefix="/api", tags=["users"])
 
 
-@router.post("/auth/token", response_model=Token)
+@router.post("/auth/token", response_model=Token, responses=refusals(401))
 async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
     user = await service.authenticate(uow, username=form.username, password=form.password)
     if user is None:
@@ -34,7 +35,9 @@ async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()])
     return Token(access_token=access_token, user=TokenUser.model_validate(user))
 
 
-@router.post("/users", response_model=UserRead, status_code=status.HTTP_201_CREATED)
+@router.post(
+    "/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, responses=refusals(409)
+)
 async def create_user(uow: Uow, _: SupervisorOutside, body: UserCreate) -> UserRead:
     service.check_skills(body.skills, uow.ctx.flow.queues)
     password_hash = await hash_secret_async(body.password)

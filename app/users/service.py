@@ -31,7 +31,8 @@ def check_skills(skills: Sequence[str], queues: set[str]) -> None:
     if unknown:
         raise Invalid(
             f"unknown skill {', '.join(map(repr, unknown))}: "
-            f"skills are the phone tree's queues: {', '.join(sorted(queues))}"
+            f"skills are the phone tree's queues: {', '.join(sorted(queues))}",
+            loc=("body", "skills"),
         )
 
 

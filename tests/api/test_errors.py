@@ -380,6 +380,35 @@ async def test_malformed_agent_and_supervisor_fields_are_422(api: Api, ws: Any) 
     assert [n["text"] for n in r.json()["notes"]] == [NOTE["text"], WRAP["notes"]]
 
 
+async def test_every_422_is_a_list_of_problems_naming_their_place(api: Api, ws: Any) -> None:
+    """Values well formed but naming nothing here answer as the framework's own 422s do."""
+    alice = await available(api, ws, "alice")
+    call_id = await connected_to(api, alice, "alice")
+    refusals = [
+        (
+            await api.http.post(
+                "/api/calls",
+                json={"caller_number": "+15551234567", "language": "fr"},
+                headers=api.ivr,
+            ),
+            ["body", "language"],
+        ),
+        (
+            await api.post(call_path(call_id, "transfer"), "alice", {"queue": "mortgages"}),
+            ["body", "queue"],
+        ),
+        (
+            await api.post(call_path(call_id, "transfer"), "alice", {"agent_id": api.ids["alice"]}),
+            ["body", "agent_id"],
+        ),
+    ]
+    for r, loc in refusals:
+        assert r.status_code == 422, r.text
+        [problem] = r.json()["detail"]
+        assert problem["loc"] == loc and problem["msg"] and problem["type"] == "value_error"
+    assert (await api.call(call_id))["state"] == "connected"
+
+
 # --- no 500, JSON errors, no secrets -------------------------------------------------------------
 
 NUL = "a\x00b"
