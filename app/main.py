@@ -26,6 +26,7 @@ from app.config import Settings, ensure_secrets, get_settings
 from app.context import AppContext
 from app.customers.router import router as customers_router
 from app.db import checkpoint_wal_forever
+from app.logs import RequestIdMiddleware
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
 from app.realtime.router import router as ws_router
@@ -84,6 +85,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(customers_router)
     app.include_router(ws_router)
+    # Added last, so outermost: whatever answers, the request's log lines and its answer carry
+    # the one id. Keep it the last middleware added.
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:
