@@ -63,6 +63,8 @@ class Settings(BaseSettings):
     ws_per_message_deflate: bool = False
     # One JSON object a line for log collectors, or plain text for a developer's terminal.
     log_format: Literal["json", "text"] = "json"
+    # Audit entries older than this are deleted (app/audit/service.py, prune).
+    audit_retention_days: int = Field(default=90, ge=1, le=36500)
 
     @field_validator("database_url")
     @classmethod

@@ -21,6 +21,7 @@ from sqlalchemy import text
 
 import console
 from app import __version__, errors
+from app.audit.router import router as audit_router
 from app.calls.router import router as calls_router
 from app.config import Settings, ensure_secrets, get_settings
 from app.context import AppContext
@@ -85,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(customers_router)
     app.include_router(ws_router)
+    app.include_router(audit_router)
     # Added last, so outermost: whatever answers, the request's log lines and its answer carry
     # the one id. Keep it the last middleware added.
     app.add_middleware(RequestIdMiddleware)

@@ -166,6 +166,8 @@ def run_scenario(served: Served) -> int:
         json={"disposition": "resolved", "sentiment": "positive"},
     )  # fmt: skip
     assert r.status_code == 200, r.text
+    assert c.send("GET", "/api/audit", token=lead).status_code == 200
+    assert c.send("GET", "/api/audit", token=agent).status_code == 403
     c.http.close()
     return call_id
 
@@ -181,7 +183,7 @@ def test_a_whole_scenario_logs_json_with_its_ids_and_never_a_secret(tmp_path: Pa
     for r in records:
         assert {"time", "level", "logger", "message"} <= set(r), r
     loggers = {r["logger"] for r in records}
-    assert {"uvicorn.error", "uvicorn.access"} <= loggers, loggers
+    assert {"uvicorn.error", "uvicorn.access", "tellonce.audit"} <= loggers, loggers
 
     by_request: dict[str, list[dict[str, Any]]] = {}
     for r in records:
@@ -196,6 +198,9 @@ def test_a_whole_scenario_logs_json_with_its_ids_and_never_a_secret(tmp_path: Pa
             assert all(r.get("call_id") == call_id for r in mine), mine
         else:
             assert all("call_id" not in r for r in mine), mine
+    (failed,) = [r for r in records if r["message"] == "sign-in failed"]
+    assert failed["username"] == "agent-m" and failed["client"] == "127.0.0.1"
+    assert failed["request_id"] in {rid for rid, *_ in served.requests}
 
     # The demo's banner (standard output) names its demo logins; nothing else names any.
     log = served.log_path.read_text()
