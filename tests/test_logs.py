@@ -49,10 +49,23 @@ class Served:
         return [line for line in self.log_path.read_text().splitlines() if line.strip()]
 
 
+def _answers(served: Served) -> bool:
+    """Whether the server came to answer (False: it stopped first), within a deadline."""
+    deadline = time.monotonic() + 60
+    while served.proc.poll() is None:
+        assert time.monotonic() < deadline, "the server did not answer within 60 s"
+        try:
+            if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
+                return True
+        except httpx.TransportError:
+            time.sleep(0.1)  # polling a port that is not open yet, with a deadline
+    return False
+
+
 @contextlib.contextmanager
 def serving(tmp_path: Path, *extra_env: tuple[str, str]) -> Iterator[Served]:
-    """`tellonce serve --demo` with its log (standard error) in a file; stopped on the way out."""
-    port = free_port()
+    """`tellonce serve --demo` with its log (standard error) in a file; stopped on the way out.
+    Other processes on this machine may take the free port first: then another one is tried."""
     env = {k: v for k, v in os.environ.items() if not k.startswith("TELLONCE_")}
     env.update(
         TELLONCE_DATABASE_URL=f"sqlite+aiosqlite:///{tmp_path / 'tellonce.db'}",
@@ -61,26 +74,23 @@ def serving(tmp_path: Path, *extra_env: tuple[str, str]) -> Iterator[Served]:
         **dict(extra_env),
     )
     log_path, out_path = tmp_path / "server.log", tmp_path / "server.out"
-    with log_path.open("wb") as err, out_path.open("wb") as out:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "app.cli", "serve", "--demo", "--port", str(port)],
-            cwd=tmp_path, env=env, stdout=out, stderr=err,
-        )  # fmt: skip
-    served = Served(f"http://127.0.0.1:{port}", proc, log_path, out_path)
-    try:
-        deadline = time.monotonic() + 60
-        while True:
-            assert proc.poll() is None, log_path.read_text()
-            assert time.monotonic() < deadline, "the server did not answer within 60 s"
-            try:
-                if httpx.get(f"{served.base}/healthz", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.1)  # polling a port that is not open yet, with a deadline
-        yield served
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
+    for _ in range(5):
+        port = free_port()
+        with log_path.open("wb") as err, out_path.open("wb") as out:
+            proc = subprocess.Popen(
+                [sys.executable, "-m", "app.cli", "serve", "--demo", "--port", str(port)],
+                cwd=tmp_path, env=env, stdout=out, stderr=err,
+            )  # fmt: skip
+        served = Served(f"http://127.0.0.1:{port}", proc, log_path, out_path)
+        try:
+            if _answers(served):
+                yield served
+                return
+            assert "in use" in log_path.read_text(), log_path.read_text()
+        finally:
+            proc.terminate()
+            proc.wait(timeout=20)
+    pytest.fail("no free port was left free long enough, five times over")
 
 
 class Client:
