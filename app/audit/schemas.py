@@ -16,7 +16,7 @@ MAX_LIMIT = 500
 class AuditQuery(BaseModel):
     """The filters of GET /api/audit, all optional; `from` inclusive, `to` exclusive."""
 
-    model_config = ConfigDict(extra="forbid", populate_by_name=True)
+    model_config = ConfigDict(extra="forbid")
 
     from_: AwareDatetime | None = Field(default=None, alias="from")
     to: AwareDatetime | None = None
