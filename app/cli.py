@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging.config
 import socket
 import sys
 from collections.abc import Awaitable, Callable, Sequence
@@ -132,9 +133,11 @@ def _first_user_hint(settings: Settings) -> str | None:
 def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
+    from app.logs import server_log_config
     from app.main import create_app
 
     settings = _settings()
+    log_config = server_log_config(settings, level=args.log_level)
     if not _port_is_free(args.host, args.port):
         print(
             f"tellonce: port {args.port} on {args.host} is in use (another Tellonce?); "
@@ -142,6 +145,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
             file=sys.stderr,
         )
         return 1
+    # The migration's own lines, and Python's warnings, are logged as the server's are.
+    logging.config.dictConfig(log_config)
+    logging.captureWarnings(True)
     _migrate(settings)
     if not args.demo:
         hint = _first_user_hint(settings)
@@ -169,6 +175,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         host=args.host,
         port=args.port,
         log_level=args.log_level,
+        log_config=log_config,
         ws_per_message_deflate=settings.ws_per_message_deflate,
     )
     return 0

@@ -7,6 +7,7 @@ import os
 import secrets
 from functools import lru_cache
 from pathlib import Path
+from typing import Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -60,6 +61,10 @@ class Settings(BaseSettings):
     # per recipient of every event, to save bandwidth a console on the centre's LAN does not lack
     # (docs/BENCHMARKS.md has the figures).
     ws_per_message_deflate: bool = False
+    # One JSON object a line for log collectors, or plain text for a developer's terminal.
+    log_format: Literal["json", "text"] = "json"
+    # Audit entries older than this are deleted (app/audit/service.py, prune).
+    audit_retention_days: int = Field(default=90, ge=1, le=36500)
 
     @field_validator("database_url")
     @classmethod

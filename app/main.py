@@ -21,12 +21,14 @@ from sqlalchemy import text
 
 import console
 from app import __version__, errors
+from app.audit.router import router as audit_router
 from app.calls.router import router as calls_router
 from app.config import Settings, ensure_secrets, get_settings
 from app.context import AppContext
 from app.customers.router import router as customers_router
 from app.db import checkpoint_wal_forever
 from app.deps import bearer, get_uow
+from app.logs import RequestIdMiddleware
 from app.openapi import document_errors
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
@@ -86,9 +88,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(users_router)
     app.include_router(customers_router)
     app.include_router(ws_router)
+    app.include_router(audit_router)
     document_errors(
-        app, [calls_router, users_router, customers_router], credential=bearer, database=get_uow
+        app,
+        [calls_router, users_router, customers_router, audit_router],
+        credential=bearer,
+        database=get_uow,
     )
+    # Added last, so outermost: whatever answers, the request's log lines and its answer carry
+    # the one id. Keep it the last middleware added.
+    app.add_middleware(RequestIdMiddleware)
 
     @app.get("/docs", include_in_schema=False)
     async def docs() -> HTMLResponse:

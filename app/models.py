@@ -1,5 +1,6 @@
 """Every ORM model, imported in one place for Alembic and create_all."""
 
+from app.audit.models import AuditEntry
 from app.calls.models import Call, CallAgent, IvrStep, Note, Transfer
 from app.customers.models import Customer, CustomerPhone, VerificationFailure
 from app.db import Base
@@ -7,6 +8,7 @@ from app.realtime.models import Counter, Event
 from app.users.models import User
 
 __all__ = [
+    "AuditEntry",
     "Base",
     "Call",
     "CallAgent",

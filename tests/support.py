@@ -250,6 +250,7 @@ class LiveServer:
 
 
 def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveServer:
+    from app.logs import server_log_config
     from app.main import create_app
 
     settings = make_settings(db_url, **overrides)
@@ -257,8 +258,14 @@ def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveSer
         # Cheap on a copy of the demo template: what is there already is skipped, not hashed.
         load_demo(settings)
     port = free_port()
+    # Logged as `tellonce serve` logs (app/cli.py), warnings and errors only.
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        log_config=server_log_config(settings, level="warning"),
+        lifespan="on",
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

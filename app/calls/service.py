@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+from app.audit import service as audit
 from app.auth.service import verify_secret_async
 from app.calls import context
 from app.calls import repository as calls
@@ -161,6 +162,7 @@ async def verify(uow: UnitOfWork, *, call_id: int, data: VerifyIn) -> VerifyOut:
         if account_failures >= MAX_TRIES:
             customer.locked_until = now + LOCK_FOR
             locked = True
+            audit.customer_locked(uow.session, customer, call=call, failures=account_failures)
     account_left = 0 if locked else MAX_TRIES - account_failures
     return VerifyOut(
         verified=False, attempts_left=max(0, min(call_left, account_left)), locked=locked
@@ -200,6 +202,8 @@ async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
         call.language = data.collected["language"]
     call.first_queued_at = utcnow()
     routing.requeue(uow, call, queue=queue)
+    if queue == ESCALATIONS:
+        audit.escalated(uow.session, call, by=audit.Actor.ivr, reason=reason)
     # The offer, if an agent is free, now rather than at the commit: the caller is then told
     # they are next, and a call on offer needs no count of the calls ahead.
     await uow.run_now(routing.match_now)
@@ -335,6 +339,7 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
             at=now,
         ),
     )
+    audit.transferred(uow.session, call, by=user, to_queue=data.queue, to_agent=target)
     if data.note:
         _add_note(uow, call, user, data.note, now)
     call.connected_at = None
@@ -374,6 +379,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
             at=now,
         ),
     )
+    audit.escalated(uow.session, call, by=user, reason=reason)
     call.escalation_reason = reason
     call.connected_at = None
     await _free_agent_after(uow, user)
@@ -476,18 +482,22 @@ async def _take_from_agent(
             at=now,
         ),
     )
+    audit.call_moved(
+        uow.session, call, by=by, from_agent_id=previous, to_queue=to_queue, to_agent=to_agent
+    )
     if note:
         _add_note(uow, call, by, note, now)
     if previous is not None and to_queue is not None:
         _passed_on(call, previous, now)  # moved to a queue: not straight back to that agent
     if call.state == CallState.offered:
         reason = "moved" if to_queue is not None else "reassigned"
-        await routing.revoke_offer(uow, call, reason=reason, now=now)
+        await routing.revoke_offer(uow, call, reason=reason, now=now, by=by)
     elif call.state == CallState.connected and previous is not None:
         call.connected_at = None
         call.start_waiting(now)  # on hold until the next agent answers
         agent = await routing.lock_user(uow, previous)
         routing.release(uow, agent, reason="revoked", now=now)
+        audit.status_forced(uow.session, agent, was="busy", reason="revoked", call=call, by=by)
         return previous
     return None
 

@@ -32,6 +32,6 @@ async def get_customer(uow: Uow, user: CurrentUser, customer_id: CustomerId) -> 
 
 
 @router.post("/{customer_id}/unlock", response_model=CustomerRead)
-async def unlock_customer(uow: Uow, _: Supervisor, customer_id: CustomerId) -> CustomerRead:
+async def unlock_customer(uow: Uow, by: Supervisor, customer_id: CustomerId) -> CustomerRead:
     """Lift the verification lock that three wrong PINs set (supervisors only)."""
-    return service.to_read(await service.unlock(uow.session, customer_id=customer_id))
+    return service.to_read(await service.unlock(uow.session, customer_id=customer_id, by=by))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from sqlalchemy.exc import IntegrityError
 
+from app.audit import service as audit
 from app.calls.context import wait_s
 from app.customers import repository as customers
 from app.customers.models import Customer
@@ -50,13 +51,14 @@ def to_read(customer: Customer) -> CustomerRead:
     return CustomerRead.model_validate(customer, from_attributes=True)
 
 
-async def unlock(session: DbSession, *, customer_id: int) -> Customer:
+async def unlock(session: DbSession, *, customer_id: int, by: User) -> Customer:
     """Lift a verification lock now: the caller may try again, with three fresh tries."""
     customer = await customers.get_locked_by_id(session, customer_id)
     if customer is None:
         raise NotFound("customer not found")
     now = utcnow()
     if customer.locked_until is not None and customer.locked_until > now:
+        audit.customer_unlocked(session, customer, by=by, was_locked_until=customer.locked_until)
         customer.locked_until = now
     return customer
 

@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
+from app.audit import service as audit
 from app.db import utcnow
 from app.realtime import repository
 from app.realtime.outbox import CHANNEL, Committed
@@ -306,6 +307,7 @@ class Hub:
         while True:
             try:
                 await prune(self._ctx, now=utcnow())
+                await audit.prune(self._ctx, now=utcnow())
             except Exception:
                 log.exception("hub: pruning old events failed")
             await asyncio.sleep(PRUNE_EVERY_S)

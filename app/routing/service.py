@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import datetime, timedelta
 
+from app.audit import service as audit
 from app.calls import context
 from app.calls import repository as calls
 from app.calls.models import Call
@@ -137,8 +138,11 @@ def requeue(uow: UnitOfWork, call: Call, *, queue: str | None = None) -> None:
     wake_router(uow)
 
 
-async def revoke_offer(uow: UnitOfWork, call: Call, *, reason: str, now: datetime) -> None:
-    """End the offer the call holds; the agent is released as the reason says."""
+async def revoke_offer(
+    uow: UnitOfWork, call: Call, *, reason: str, now: datetime, by: User | None = None
+) -> None:
+    """End the offer the call holds; the agent is released as the reason says. by: the
+    supervisor whose move revoked it, for the audit trail."""
     agent_id = call.agent_id
     call.offer_expires_at = None
     if agent_id is None:
@@ -147,6 +151,7 @@ async def revoke_offer(uow: UnitOfWork, call: Call, *, reason: str, now: datetim
     agent = await lock_user(uow, agent_id)
     if agent.status == AgentStatus.offered:
         release(uow, agent, reason=reason, now=now)
+        audit.status_forced(uow.session, agent, was="offered", reason=reason, call=call, by=by)
 
 
 async def match(uow: UnitOfWork, *, now: datetime) -> int:

@@ -38,10 +38,10 @@ async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()])
 @router.post(
     "/users", response_model=UserRead, status_code=status.HTTP_201_CREATED, responses=refusals(409)
 )
-async def create_user(uow: Uow, _: SupervisorOutside, body: UserCreate) -> UserRead:
+async def create_user(uow: Uow, by: SupervisorOutside, body: UserCreate) -> UserRead:
     service.check_skills(body.skills, uow.ctx.flow.queues)
     password_hash = await hash_secret_async(body.password)
-    user = await service.create(uow.session, data=body, password_hash=password_hash)
+    user = await service.create(uow.session, data=body, password_hash=password_hash, by=by)
     if user.role == Role.agent:
         # The supervisors' wall lists the new agent at once, signed out.
         uow.emit("agent.created", AgentRead.model_validate(user).model_dump(mode="json"))

@@ -6,6 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 
+from app.audit import service as audit
 from app.auth.service import verify_secret_async
 from app.db import DbSession
 from app.errors import Conflict, Invalid
@@ -21,6 +22,8 @@ async def authenticate(uow: UnitOfWork, *, username: str, password: str) -> User
     async with uow.outside() as session:
         user = await users.get_by_username(session, username)
     ok = await verify_secret_async(user.password_hash if user else None, password)
+    if not ok:
+        await audit.sign_in_failed(uow.ctx, username=username, user_id=user.id if user else None)
     return user if ok else None
 
 
@@ -36,8 +39,11 @@ def check_skills(skills: Sequence[str], queues: set[str]) -> None:
         )
 
 
-async def create(session: DbSession, *, data: UserCreate, password_hash: str) -> User:
-    """password_hash: the password hashed by the caller, before the transaction."""
+async def create(
+    session: DbSession, *, data: UserCreate, password_hash: str, by: User | None = None
+) -> User:
+    """password_hash: the password hashed by the caller, before the transaction. by: the
+    supervisor who creates it (None: the command line)."""
     if await users.get_by_username(session, data.username) is not None:
         raise Conflict(f"username {data.username!r} is taken")
     user = User(
@@ -53,6 +59,7 @@ async def create(session: DbSession, *, data: UserCreate, password_hash: str) ->
             await session.flush()
     except IntegrityError as exc:  # a concurrent create of the same name
         raise Conflict(f"username {data.username!r} is taken") from exc
+    audit.user_created(session, user, by=by)
     return user
 
 
