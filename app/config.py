@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -133,14 +134,25 @@ def _read_secrets_file(path: Path) -> dict[str, str]:
     return stored
 
 
-def _write_secrets_file(path: Path, values: dict[str, str]) -> None:
+def _write_secrets_file(path: Path, values: dict[str, str], *, replace: bool) -> None:
+    """Write the file whole (never half-written for a reader). Unless replace, only if there is
+    none: instances starting together on a fresh database each make keys, and the first file
+    written must stay, since that instance signs tokens with its keys already."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(values, fh)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh)
+        os.chmod(tmp, 0o600)
+        if replace:
+            os.replace(tmp, path)
+            return
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # creates path only if there is none, whole at once
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def ensure_secrets(settings: Settings) -> Settings:
@@ -153,14 +165,15 @@ def ensure_secrets(settings: Settings) -> Settings:
             "TELLONCE_SECRET_KEY and TELLONCE_IVR_API_KEY must both be set "
             "when the database is not the embedded SQLite file"
         )
+    existed = path.exists()
     stored = _read_secrets_file(path)
-    changed = False
-    for name in SECRET_NAMES:
-        if name not in stored:
+    missing = [name for name in SECRET_NAMES if name not in stored]
+    if missing:
+        for name in missing:
             stored[name] = secrets.token_urlsafe(32)
-            changed = True
-    if changed:
-        _write_secrets_file(path, stored)
+        _write_secrets_file(path, stored, replace=existed)
+        # Another instance may have written its file first: its keys are the ones in use.
+        stored = _read_secrets_file(path)
     update: dict[str, SecretStr] = {}
     if settings.secret_key is None:
         update["secret_key"] = SecretStr(stored["secret_key"])
