@@ -61,6 +61,17 @@ class Settings(BaseSettings):
     # per recipient of every event, to save bandwidth a console on the centre's LAN does not lack
     # (docs/BENCHMARKS.md has the figures).
     ws_per_message_deflate: bool = False
+    # What one call may hold. Every event about a call carries its whole context, so each list
+    # of it is capped and the context itself kept under a size (docs/API.md, "Bounded calls").
+    max_notes_per_call: int = Field(default=100, ge=1, le=1000)
+    max_note_chars: int = Field(default=2000, ge=1, le=4000)
+    max_steps_per_call: int = Field(default=200, ge=1, le=1000)
+    max_transfers_per_call: int = Field(default=50, ge=1, le=500)
+    # At least 64 KiB: the phone tree's half must hold the largest handoff the schema allows.
+    max_call_context_bytes: int = Field(default=64 * 1024, ge=64 * 1024, le=1024 * 1024)
+    # A call still in the phone tree with no word from it for this long is abandoned: the phone
+    # tree that held it went away (a crash, a lost connection) without hanging up.
+    ivr_silence_s: float = Field(default=600.0, ge=5, le=86400)
 
     @field_validator("database_url")
     @classmethod

@@ -6,11 +6,13 @@ the change causes.
 
 from __future__ import annotations
 
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from app.auth.service import verify_secret_async
-from app.calls import context
+from app.calls import bounds, context
 from app.calls import repository as calls
+from app.calls.bounds import Grown
 from app.calls.models import ESCALATIONS, Call, IvrStep, Note, Transfer
 from app.calls.schemas import (
     CallContext,
@@ -46,13 +48,36 @@ LIST_LIMIT = 500
 
 
 async def _publish(
-    uow: UnitOfWork, type_: str, call: Call, *, agent: bool = True, to: int | None = None
+    uow: UnitOfWork,
+    type_: str,
+    call: Call,
+    *,
+    agent: bool = True,
+    to: int | None = None,
+    grew: Collection[Grown] = (),
 ) -> CallContext:
     """An event carrying the call context, to the supervisors and to its agent (or to `to`);
-    the context, for the response."""
+    the context, for the response. grew: the lists this change added to, held to their caps."""
     found = await context.one(uow.session, call)
+    data = found.model_dump_json()
+    if grew:
+        bounds.check(uow.ctx.settings, found, data, grew)
     user_id = to if to is not None else (call.agent_id if agent else None)
-    uow.emit(type_, RawJson(found.model_dump_json()), user_id=user_id)
+    uow.emit(type_, RawJson(data), user_id=user_id)
+    return found
+
+
+def _moved(note: str | None) -> tuple[Grown, ...]:
+    """What a transfer, an escalation or a supervisor's move adds: a row of transfers, and a
+    note when it carries one."""
+    return (Grown.transfers, Grown.notes) if note else (Grown.transfers,)
+
+
+async def _bounded(uow: UnitOfWork, call: Call, grew: Collection[Grown]) -> CallContext:
+    """The context, for a change that adds to the call but sends no event carrying it."""
+    found = await context.one(uow.session, call)
+    if grew:
+        bounds.check(uow.ctx.settings, found, found.model_dump_json(), grew)
     return found
 
 
@@ -177,7 +202,9 @@ async def add_step(uow: UnitOfWork, *, call: Call, data: StepIn) -> StepOut:
     )
     if call.state == CallState.ivr:
         # Supervisors watch callers still in the tree.
-        await _publish(uow, "call.updated", call, agent=False)
+        await _publish(uow, "call.updated", call, agent=False, grew=(Grown.steps,))
+    else:
+        await _bounded(uow, call, (Grown.steps,))
     return step
 
 
@@ -285,7 +312,7 @@ async def add_note(uow: UnitOfWork, *, call: Call, user: User, data: NoteIn) -> 
         author=Person(id=user.id, display_name=user.display_name), text=data.text, at=utcnow()
     )
     _add_note(uow, call, user, note.text, note.at)
-    await _publish(uow, "call.updated", call)
+    await _publish(uow, "call.updated", call, grew=(Grown.notes,))
     return note
 
 
@@ -347,7 +374,7 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         _passed_on(call, user.id, now)
         routing.requeue(uow, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
-    return await _publish(uow, "call.updated", call, to=user.id)
+    return await _publish(uow, "call.updated", call, to=user.id, grew=_moved(data.note))
 
 
 def _passed_on(call: Call, agent_id: int, now: datetime) -> None:
@@ -377,7 +404,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
     await _free_agent_after(uow, user)
     _passed_on(call, user.id, now)
     routing.requeue(uow, call, queue=ESCALATIONS)
-    return await _publish(uow, "call.updated", call, to=user.id)
+    return await _publish(uow, "call.updated", call, to=user.id, grew=_moved(None))
 
 
 async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> CallContext:
@@ -390,7 +417,7 @@ async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> Call
     call.sentiment = data.sentiment
     call.ended_at = now
     call.hungup_at = call.hungup_at or now
-    found = await _publish(uow, "call.ended", call)
+    found = await _publish(uow, "call.ended", call, grew=(Grown.notes,) if data.notes else ())
     await _free_agent_after(uow, user)
     return found
 
@@ -419,8 +446,8 @@ async def assign(
     )
     await routing.offer(uow, call, target, now)
     if talked is not None:
-        return await _publish(uow, "call.updated", call, to=talked)
-    return await context.one(uow.session, call)
+        return await _publish(uow, "call.updated", call, to=talked, grew=_moved(note))
+    return await _bounded(uow, call, _moved(note))
 
 
 async def move(
@@ -442,10 +469,10 @@ async def move(
         call.escalation_reason = "supervisor_transfer"
     if talked is not None:
         routing.requeue(uow, call, queue=queue)
-        return await _publish(uow, "call.updated", call, to=talked)
+        return await _publish(uow, "call.updated", call, to=talked, grew=_moved(note))
     call.queue = queue  # a waiting caller keeps their place by the time they joined
     routing.requeue(uow, call)
-    return await context.one(uow.session, call)
+    return await _bounded(uow, call, _moved(note))
 
 
 async def _take_from_agent(
