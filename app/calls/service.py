@@ -6,6 +6,7 @@ the change causes.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Collection
 from datetime import datetime, timedelta
 
@@ -40,6 +41,8 @@ from app.routing import service as routing
 from app.uow import RawJson, UnitOfWork
 from app.users import repository as users
 from app.users.models import AgentStatus, Role, User
+
+log = logging.getLogger("tellonce.calls")
 
 MAX_TRIES = 3
 LOCK_WINDOW = timedelta(minutes=15)
@@ -119,6 +122,7 @@ async def create(uow: UnitOfWork, *, data: CallCreate) -> Call:
         raise Invalid(f"language must be one of {', '.join(languages)}")
     # The caller number matched to a customer: a hint for the agent, not a verification.
     customer = await customers.by_phone(uow.session, data.caller_number)
+    now = utcnow()
     call = await calls.insert(
         uow.session,
         Call(
@@ -130,7 +134,8 @@ async def create(uow: UnitOfWork, *, data: CallCreate) -> Call:
             vip=customer is not None and customer.segment == "vip",
             collected={},
             rejected_by=[],
-            created_at=utcnow(),
+            created_at=now,
+            ivr_active_at=now,
         ),
     )
     await _publish(uow, "call.created", call, agent=False)
@@ -150,6 +155,7 @@ async def verify(uow: UnitOfWork, *, call_id: int, data: VerifyIn) -> VerifyOut:
     if call.state != CallState.ivr:
         raise Conflict(f"the call is {call.state}: verification happens in the phone tree")
     now = utcnow()
+    call.ivr_active_at = now
     # The account's row is locked: two calls trying one account count their failures in turn.
     customer = await customers.get_by_account(uow.session, data.account_number, lock=True)
     if customer is not None and customer.pin_hash != stored:
@@ -201,6 +207,7 @@ async def add_step(uow: UnitOfWork, *, call: Call, data: StepIn) -> StepOut:
         IvrStep(call_id=call.id, node=step.node, prompt=step.prompt, input=step.input, at=step.at),
     )
     if call.state == CallState.ivr:
+        call.ivr_active_at = step.at
         # Supervisors watch callers still in the tree.
         await _publish(uow, "call.updated", call, agent=False, grew=(Grown.steps,))
     else:
@@ -259,6 +266,32 @@ async def hangup(uow: UnitOfWork, *, call: Call) -> CallContext:
             routing.set_status(uow, agent, AgentStatus.wrapup, now)
         return await _publish(uow, "call.updated", call)
     raise Conflict(f"the call is {call.state}: the caller is gone already")
+
+
+async def abandon_silent(uow: UnitOfWork, *, now: datetime, limit: int = 200) -> int:
+    """End as abandoned the calls left in the phone tree with no word from it for
+    TELLONCE_IVR_SILENCE_S: the tree that held them went away (a crash, a lost connection)
+    without hanging up, so the caller is gone. The same events as the tree's own hang-up. Any
+    instance may do it, each call once: rows are locked and rows another transaction holds,
+    such as a step arriving now, are skipped (that step makes the call speak again)."""
+    silence = timedelta(seconds=uow.ctx.settings.ivr_silence_s)
+    due = await calls.silent_in_ivr(uow.session, before=now - silence, limit=limit)
+    for call in due:
+        await hangup(uow, call=call)
+        log.info(
+            "call %d abandoned: no word from the phone tree for %.0f s",
+            call.id,
+            silence.total_seconds(),
+        )
+    return len(due)
+
+
+async def next_silence_deadline(uow: UnitOfWork) -> datetime | None:
+    """When the call silent longest in the phone tree will be abandoned (None: no call there)."""
+    oldest = await calls.oldest_ivr_word(uow.session)
+    if oldest is None:
+        return None
+    return oldest + timedelta(seconds=uow.ctx.settings.ivr_silence_s)
 
 
 async def survey(uow: UnitOfWork, *, call: Call, data: SurveyIn) -> CallContext:
