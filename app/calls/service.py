@@ -216,6 +216,10 @@ async def add_step(uow: UnitOfWork, *, call: Call, data: StepIn) -> StepOut:
 
 
 async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
+    if call.state == CallState.abandoned:
+        raise Conflict(
+            "the call is abandoned: the caller hung up, or the phone tree was silent too long"
+        )
     if call.state != CallState.ivr:
         raise Conflict(f"the call is {call.state}: it was handed off already")
     flow = uow.ctx.flow

@@ -74,6 +74,9 @@ async def test_a_call_whose_phone_tree_fell_silent_is_abandoned_and_one_still_ta
         # The tree that comes back to an abandoned call is told so.
         r = await api.post(f"/api/calls/{silent}/steps", None, {"node": "n", "prompt": "p"})
         assert r.status_code == 409
+        r = await api.post(f"/api/calls/{silent}/handoff", None, {"intent": "loans"})
+        assert r.status_code == 409
+        assert "the phone tree was silent too long" in r.json()["detail"]
         # Once quiet, the others go too, each a whole silence after its own last word.
         for call_id in (stepping, verifying):
             event = await _abandoned(sup, call_id)
