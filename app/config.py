@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -65,6 +66,17 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Audit entries older than this are deleted (app/audit/service.py, prune).
     audit_retention_days: int = Field(default=90, ge=1, le=36500)
+    # What one call may hold. Every event about a call carries its whole context, so each list
+    # of it is capped and the context itself kept under a size (docs/API.md, "Bounded calls").
+    max_notes_per_call: int = Field(default=100, ge=1, le=1000)
+    max_note_chars: int = Field(default=2000, ge=1, le=4000)
+    max_steps_per_call: int = Field(default=200, ge=1, le=1000)
+    max_transfers_per_call: int = Field(default=50, ge=1, le=500)
+    # At least 64 KiB: the phone tree's half must hold the largest handoff the schema allows.
+    max_call_context_bytes: int = Field(default=64 * 1024, ge=64 * 1024, le=1024 * 1024)
+    # A call still in the phone tree with no word from it for this long is abandoned: the phone
+    # tree that held it went away (a crash, a lost connection) without hanging up.
+    ivr_silence_s: float = Field(default=600.0, ge=5, le=86400)
 
     @field_validator("database_url")
     @classmethod
@@ -138,14 +150,25 @@ def _read_secrets_file(path: Path) -> dict[str, str]:
     return stored
 
 
-def _write_secrets_file(path: Path, values: dict[str, str]) -> None:
+def _write_secrets_file(path: Path, values: dict[str, str], *, replace: bool) -> None:
+    """Write the file whole (never half-written for a reader). Unless replace, only if there is
+    none: instances starting together on a fresh database each make keys, and the first file
+    written must stay, since that instance signs tokens with its keys already."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + f".{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "w") as fh:
-        json.dump(values, fh)
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+    try:
+        with os.fdopen(fd, "w") as fh:
+            json.dump(values, fh)
+        os.chmod(tmp, 0o600)
+        if replace:
+            os.replace(tmp, path)
+            return
+        with contextlib.suppress(FileExistsError):
+            os.link(tmp, path)  # creates path only if there is none, whole at once
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(tmp)
 
 
 def ensure_secrets(settings: Settings) -> Settings:
@@ -158,14 +181,15 @@ def ensure_secrets(settings: Settings) -> Settings:
             "TELLONCE_SECRET_KEY and TELLONCE_IVR_API_KEY must both be set "
             "when the database is not the embedded SQLite file"
         )
+    existed = path.exists()
     stored = _read_secrets_file(path)
-    changed = False
-    for name in SECRET_NAMES:
-        if name not in stored:
+    missing = [name for name in SECRET_NAMES if name not in stored]
+    if missing:
+        for name in missing:
             stored[name] = secrets.token_urlsafe(32)
-            changed = True
-    if changed:
-        _write_secrets_file(path, stored)
+        _write_secrets_file(path, stored, replace=existed)
+        # Another instance may have written its file first: its keys are the ones in use.
+        stored = _read_secrets_file(path)
     update: dict[str, SecretStr] = {}
     if settings.secret_key is None:
         update["secret_key"] = SecretStr(stored["secret_key"])

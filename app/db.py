@@ -26,6 +26,7 @@ from sqlalchemy import (
     event,
     inspect,
     select,
+    text,
 )
 from sqlalchemy.ext.asyncio import (
     AsyncEngine,
@@ -229,6 +230,16 @@ def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:
 
 def dialect_name(session: DbSession) -> str:
     return session.get_bind().dialect.name
+
+
+_ADVISORY_LOCK = text("SELECT pg_advisory_xact_lock(:key)")
+
+
+async def hold_lock(session: DbSession, key: int) -> None:
+    """Until this transaction ends, hold a lock that other transactions asking for the same key
+    wait for, in any instance. On SQLite every transaction holds the whole file already."""
+    if dialect_name(session) == "postgresql":
+        await session.execute(_ADVISORY_LOCK, {"key": key})
 
 
 M = TypeVar("M", bound=Base)

@@ -11,7 +11,7 @@ from app.calls.states import CallState
 from app.customers import repository as customer_repository
 from app.customers import service as customers
 from app.customers.schemas import CustomerCreate
-from app.db import DbSession, utcnow
+from app.db import DbSession, hold_lock, utcnow
 from app.users import repository as user_repository
 from app.users import service as users
 from app.users.models import Role
@@ -44,9 +44,17 @@ CUSTOMERS = [
 ]
 
 
+# Any constant works; every instance must use the same one (not the migration's).
+DEMO_LOCK_ID = 7_271_119
+
+
 async def load(session: DbSession) -> None:
     """Idempotent: what exists already is left as it is. The demo's secrets are hashed inside
-    its one transaction: it runs before the server serves, with nobody waiting."""
+    its one transaction: it runs before the server serves, with nobody waiting.
+
+    Instances started together on one fresh database load in turn, so the second finds the
+    first's data and adds nothing (on PostgreSQL both would otherwise insert `super`)."""
+    await hold_lock(session, DEMO_LOCK_ID)
     for username, name, role, skills in USERS:
         if await user_repository.get_by_username(session, username) is None:
             await users.create(

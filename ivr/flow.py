@@ -26,6 +26,12 @@ from pydantic import (
 
 ESCALATIONS = "escalations"
 NODE_TYPES = ("menu", "collect", "verify")
+# What the backend keeps of a step and a handoff (StepIn and HandoffIn in app/calls/schemas.py):
+# a tree that sent more could never record its prompts or hand its callers off.
+MAX_TEXT_CHARS = 2000
+MAX_STEP_NODE_CHARS = 64
+MAX_COLLECTED = 50
+MAX_VALUE_CHARS = 500
 POSITION_PLACEHOLDERS = frozenset({"position", "wait_s"})
 
 Name = Annotated[str, Field(pattern=r"^[a-z][a-z0-9_]*$", max_length=64)]
@@ -455,6 +461,8 @@ def _check(flow: Flow) -> Iterator[Problem]:
         if isinstance(text, str):
             if not text.strip():
                 yield Problem(node, field, "empty text")
+            elif len(text) > MAX_TEXT_CHARS:
+                yield Problem(node, field, f"longer than {MAX_TEXT_CHARS} characters")
             return
         missing = sorted(languages - text.keys())
         extra = sorted(text.keys() - languages)
@@ -465,6 +473,8 @@ def _check(flow: Flow) -> Iterator[Problem]:
         for lang, value in text.items():
             if not value.strip():
                 yield Problem(node, f"{field}.{lang}", "empty text")
+            elif len(value) > MAX_TEXT_CHARS:
+                yield Problem(node, f"{field}.{lang}", f"longer than {MAX_TEXT_CHARS} characters")
 
     def action(node: str | None, field: str, act: Action) -> Iterator[Problem]:
         if act.say is not None:
@@ -479,6 +489,11 @@ def _check(flow: Flow) -> Iterator[Problem]:
             yield Problem(
                 node, f"{field}.set_language", f"{act.set_language!r} is not in `languages`"
             )
+        for key, value in act.store.items():
+            if len(value) > MAX_VALUE_CHARS:
+                yield Problem(
+                    node, f"{field}.store.{key}", f"longer than {MAX_VALUE_CHARS} characters"
+                )
 
     if flow.start not in flow.nodes:
         yield Problem(None, "start", f"unknown node {flow.start!r}")
@@ -506,11 +521,24 @@ def _check(flow: Flow) -> Iterator[Problem]:
             )
 
     spoken_intents: set[str] = set()
+    collected = set(flow.operator.store)
     for node_id, node in flow.nodes.items():
         for field, text in node.texts():
             yield from texts(node_id, field, text)
         for field, act in node.actions():
             yield from action(node_id, field, act)
+            collected.update(act.store)
+        if isinstance(node, CollectNode):
+            collected.add(node.save_as)
+        if isinstance(node, VerifyNode):
+            longest = max(len(f"{node_id}.{stage}") for stage in ("account", "pin"))
+            if longest > MAX_STEP_NODE_CHARS:
+                yield Problem(
+                    node_id,
+                    None,
+                    f"a verify node's name is at most {MAX_STEP_NODE_CHARS - len('.account')} "
+                    "characters (its steps are recorded as NAME.account and NAME.pin)",
+                )
         if isinstance(node, MenuNode):
             if not node.options and node.spoken is None:
                 yield Problem(node_id, "options", "a menu needs options or spoken answers")
@@ -522,6 +550,14 @@ def _check(flow: Flow) -> Iterator[Problem]:
                         yield Problem(node_id, f"spoken.intents.{wanted}", "unknown intent")
                     else:
                         spoken_intents.add(wanted)
+
+    if len(collected) > MAX_COLLECTED:
+        yield Problem(
+            None,
+            "nodes",
+            f"the tree collects {len(collected)} answers (save_as and store); at most "
+            f"{MAX_COLLECTED} travel with a call",
+        )
 
     for name, intent in flow.intents.items():
         for lang, words in intent.keywords.items():

@@ -26,18 +26,22 @@ def _url() -> str:
 
 def _run(connection: Connection) -> None:
     is_sqlite = connection.dialect.name == "sqlite"
-    context.configure(
-        connection=connection,
-        target_metadata=target_metadata,
-        render_as_batch=is_sqlite,
-        compare_type=True,
-    )
-    with context.begin_transaction():
-        # Several instances may start at once: only one upgrades, the others wait and find it done.
-        # On SQLite the transaction itself begins IMMEDIATE and so holds the write lock.
+    # Several instances may start at once: only one upgrades, the others wait and find it done.
+    # The whole upgrade is one transaction, begun before Alembic reads the version: on SQLite
+    # Alembic would otherwise commit after each revision, and an instance that took the lock
+    # between two of them planned the remaining revisions a second time. On SQLite the
+    # transaction begins IMMEDIATE and so holds the write lock; PostgreSQL takes a lock of its own.
+    with connection.begin():
         if connection.dialect.name == "postgresql":
             connection.execute(text(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK_ID})"))
-        context.run_migrations()
+        context.configure(
+            connection=connection,
+            target_metadata=target_metadata,
+            render_as_batch=is_sqlite,
+            compare_type=True,
+        )
+        with context.begin_transaction():
+            context.run_migrations()
 
 
 async def _run_async() -> None:

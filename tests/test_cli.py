@@ -6,6 +6,7 @@ import contextlib
 import os
 import shlex
 import socket
+import sqlite3
 import stat
 import subprocess
 import sys
@@ -15,7 +16,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from support import free_port
+from support import PG_URL, free_port, reset_postgres
 
 from ivr.engine import Speech
 from ivr.simulator import parse_keys
@@ -208,3 +209,70 @@ def test_serve_demo_answers_and_prints_only_demo_logins(
 
     for value in json.loads(secrets_file.read_text()).values():
         assert value not in output
+
+
+@contextlib.contextmanager
+def _serve_together(
+    cwd: Path, env: dict[str, str], n: int = 2
+) -> Iterator[list[tuple[str, subprocess.Popen[str]]]]:
+    ports = [free_port() for _ in range(n)]
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-m", "app.cli", "serve", "--demo", "--port", str(port)],
+            cwd=cwd, env=env, text=True, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+        )
+        for port in ports
+    ]  # fmt: skip
+    served = [(f"http://127.0.0.1:{port}", proc) for port, proc in zip(ports, procs, strict=True)]
+    try:
+        deadline = time.monotonic() + 90
+        waiting = list(served)
+        while waiting:
+            assert time.monotonic() < deadline, "the servers did not answer in 90 s"
+            base, proc = waiting[0]
+            if proc.poll() is not None:
+                pytest.fail(f"{base} exited with {proc.returncode}:\n{proc.communicate()[0]}")
+            try:
+                if httpx.get(f"{base}/healthz", timeout=1).status_code == 200:
+                    waiting.pop(0)
+            except httpx.TransportError:
+                time.sleep(0.1)  # polling a port that is not open yet, with a deadline
+        yield served
+    finally:
+        for _, proc in served:
+            proc.terminate()
+        for _, proc in served:
+            proc.communicate(timeout=20)
+
+
+def _the_two_share_one_centre(served: list[tuple[str, subprocess.Popen[str]]]) -> None:
+    """A sign-in at one instance works at the other (the same keys), and both see the demo
+    data once."""
+    (first, _), (second, _) = served
+    signed = httpx.post(f"{first}/api/auth/token", data={"username": "super", "password": "demo"})
+    assert signed.status_code == 200, signed.text
+    token = {"Authorization": f"Bearer {signed.json()['access_token']}"}
+    users = httpx.get(f"{second}/api/users", headers=token)
+    assert users.status_code == 200, users.text
+    assert sorted(u["username"] for u in users.json()) == ["alice", "bob", "carol", "super"]
+    jane = httpx.get(f"{second}/api/customers/1", headers=token)
+    assert jane.status_code == 200, jane.text
+    assert len(jane.json()["recent_calls"]) == 3  # the demo's history, once
+
+
+def test_two_serve_demo_started_together_on_a_fresh_database_both_serve(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELLONCE_")}
+    with _serve_together(tmp_path, env) as served:
+        _the_two_share_one_centre(served)
+    with sqlite3.connect(tmp_path / "tellonce.db") as db:
+        assert db.execute("SELECT count(*) FROM customers").fetchone() == (13,)
+        assert db.execute("SELECT count(*) FROM calls").fetchone() == (3,)
+
+
+@pytest.mark.postgres
+def test_two_serve_demo_started_together_on_a_fresh_postgres_both_serve(tmp_path: Path) -> None:
+    reset_postgres()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELLONCE_")}
+    env |= {"TELLONCE_DATABASE_URL": PG_URL, **SECRETS}
+    with _serve_together(tmp_path, env) as served:
+        _the_two_share_one_centre(served)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import json
+import secrets
 import stat
 from pathlib import Path
 
@@ -108,3 +110,28 @@ def test_a_new_database_file_is_owner_only(tmp_path: Path) -> None:
     path = tmp_path / "new" / "tellonce.db"
     upgrade(f"sqlite+aiosqlite:///{path}")
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
+
+
+def test_instances_starting_together_keep_the_keys_of_whoever_wrote_the_file_first(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Two instances on one fresh embedded database both find no secrets file; the keys the
+    second makes must not replace those the first already signs tokens with."""
+    url = f"sqlite+aiosqlite:///{tmp_path / 'tellonce.db'}"
+    path = tmp_path / "tellonce.db.secrets.json"
+    theirs = {"secret_key": "t" * 43, "ivr_api_key": "i" * 43}
+    made = iter(["m" * 43, "n" * 43])
+
+    def make_key(_: int) -> str:
+        # The other instance writes its file while this one makes its keys.
+        if not path.exists():
+            path.write_text(json.dumps(theirs))
+        return next(made)
+
+    monkeypatch.setattr(secrets, "token_urlsafe", make_key)
+    settings = ensure_secrets(Settings(database_url=url))
+    assert settings.secret_key is not None and settings.ivr_api_key is not None
+    assert settings.secret_key.get_secret_value() == theirs["secret_key"]
+    assert settings.ivr_api_key.get_secret_value() == theirs["ivr_api_key"]
+    assert json.loads(path.read_text()) == theirs
+    assert not list(tmp_path.glob("*.tmp"))

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
-from sqlalchemy import inspect, text
+from sqlalchemy import Engine, event, inspect, text
 from sqlalchemy.ext.asyncio import create_async_engine
 from support import PG_URL, reset_postgres
 
@@ -68,6 +68,24 @@ def _migrate_processes(url: str, cwd: Path, n: int = 3) -> list[subprocess.Compl
         stdout, stderr = p.communicate(timeout=120)
         out.append(subprocess.CompletedProcess(p.args, p.returncode, stdout, stderr))
     return out
+
+
+def test_an_sqlite_upgrade_is_one_transaction(tmp_path: Path) -> None:
+    """Alembic commits after each revision on SQLite unless the upgrade runs in a transaction of
+    its own: an instance starting meanwhile then took the lock between two revisions, planned
+    the rest again, and failed on an index that already existed."""
+    commits: list[object] = []
+
+    def count(connection: object) -> None:
+        commits.append(connection)
+
+    event.listen(Engine, "commit", count)
+    try:
+        upgrade(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")
+    finally:
+        event.remove(Engine, "commit", count)
+    assert len(commits) == 1
+    assert _diff_and_tables(f"sqlite+aiosqlite:///{tmp_path / 'fresh.db'}")[0] == []
 
 
 def test_instances_migrating_at_once_do_not_race_sqlite(tmp_path: Path) -> None:

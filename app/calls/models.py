@@ -28,7 +28,11 @@ ESCALATIONS = "escalations"
 
 class Call(Base):
     __tablename__ = "calls"
-    __table_args__ = (Index("ix_calls_state_queue", "state", "queue"),)
+    __table_args__ = (
+        Index("ix_calls_state_queue", "state", "queue"),
+        # The routing loop's sweep of calls whose phone tree fell silent.
+        Index("ix_calls_state_ivr_active_at", "state", "ivr_active_at"),
+    )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     state: Mapped[CallState] = mapped_column(EnumText(CallState), default=CallState.ivr)
@@ -75,6 +79,10 @@ class Call(Base):
     # wait so far (so the longest wait of a queue is one min()). See wait_s in context.py.
     waited_s: Mapped[float] = mapped_column(Float, default=0.0, server_default=text("0"))
     waiting_since: Mapped[datetime | None] = mapped_column(default=None)
+    # The phone tree's last word about the call (its creation, a step, a verification): a call
+    # still in the tree after TELLONCE_IVR_SILENCE_S without one is abandoned, since the tree
+    # that held it went away (a crash, a lost connection) without hanging up.
+    ivr_active_at: Mapped[datetime | None] = mapped_column(default=None)
 
     def start_waiting(self, now: datetime) -> None:
         self.waiting_since = now - timedelta(seconds=self.waited_s)

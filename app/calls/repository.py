@@ -161,6 +161,28 @@ async def next_offer_expiry(session: DbSession) -> datetime | None:
     return await session.scalar(_NEXT_OFFER_EXPIRY)
 
 
+_SILENT = (
+    select(Call)
+    .where(Call.state == CallState.ivr, Call.ivr_active_at <= bindparam("before"))
+    .order_by(Call.ivr_active_at)
+    .limit(bindparam("limit"))
+    .with_for_update(skip_locked=True)
+)
+
+
+async def silent_in_ivr(session: DbSession, *, before: datetime, limit: int) -> Sequence[Call]:
+    """Calls in the phone tree with no word from it since before, locked; rows another
+    transaction holds (a step arriving now) are skipped."""
+    return (await session.scalars(_SILENT, {"before": before, "limit": limit})).all()
+
+
+_OLDEST_IVR_WORD = select(func.min(Call.ivr_active_at)).where(Call.state == CallState.ivr)
+
+
+async def oldest_ivr_word(session: DbSession) -> datetime | None:
+    return await session.scalar(_OLDEST_IVR_WORD)
+
+
 _WAITING = (
     select(Call.queue, func.count(), func.min(Call.waiting_since))
     .where(Call.state == CallState.queued, Call.queue.is_not(None))

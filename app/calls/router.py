@@ -7,7 +7,7 @@ from typing import Annotated
 from fastapi import APIRouter, Path, Query, status
 from pydantic import BaseModel
 
-from app.calls import service
+from app.calls import bounds, service
 from app.calls.schemas import (
     AssignIn,
     CallContext,
@@ -70,6 +70,7 @@ async def add_step(uow: IvrUow, call_id: CallId, body: StepIn) -> StepOut:
 
 @router.post("/calls/{call_id}/handoff", response_model=QueuedOut, responses=refusals(409))
 async def handoff(uow: IvrUow, call_id: CallId, body: HandoffIn) -> QueuedOut:
+    bounds.check_handoff(uow.ctx.settings, body)
     call = await service.get_locked(uow, call_id)
     return await service.handoff(uow, call=call, data=body)
 
@@ -130,12 +131,14 @@ async def reject(uow: Uow, user: CurrentUser, call_id: CallId) -> CallContext:
     responses=refusals(409),
 )
 async def add_note(uow: Uow, user: CurrentUser, call_id: CallId, body: NoteIn) -> NoteOut:
+    bounds.check_note(uow.ctx.settings, body.text, "text")
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.add_note(uow, call=call, user=user, data=body)
 
 
 @router.post("/calls/{call_id}/transfer", response_model=CallContext, responses=refusals(409))
 async def transfer(uow: Uow, user: CurrentUser, call_id: CallId, body: TransferIn) -> CallContext:
+    bounds.check_note(uow.ctx.settings, body.note, "note")
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.transfer(uow, call=call, user=user, data=body)
 
@@ -148,6 +151,7 @@ async def escalate(uow: Uow, user: CurrentUser, call_id: CallId, body: EscalateI
 
 @router.post("/calls/{call_id}/wrap", response_model=CallContext, responses=refusals(409))
 async def wrap(uow: Uow, user: CurrentUser, call_id: CallId, body: WrapIn) -> CallContext:
+    bounds.check_note(uow.ctx.settings, body.notes, "notes")
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.wrap(uow, call=call, user=user, data=body)
 

@@ -6,12 +6,15 @@ the change causes.
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Collection
 from datetime import datetime, timedelta
 
 from app.audit import service as audit
 from app.auth.service import verify_secret_async
-from app.calls import context
+from app.calls import bounds, context
 from app.calls import repository as calls
+from app.calls.bounds import Grown
 from app.calls.models import ESCALATIONS, Call, IvrStep, Note, Transfer
 from app.calls.schemas import (
     CallContext,
@@ -40,6 +43,8 @@ from app.uow import RawJson, UnitOfWork
 from app.users import repository as users
 from app.users.models import AgentStatus, Role, User
 
+log = logging.getLogger("tellonce.calls")
+
 MAX_TRIES = 3
 LOCK_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)
@@ -47,13 +52,36 @@ LIST_LIMIT = 500
 
 
 async def _publish(
-    uow: UnitOfWork, type_: str, call: Call, *, agent: bool = True, to: int | None = None
+    uow: UnitOfWork,
+    type_: str,
+    call: Call,
+    *,
+    agent: bool = True,
+    to: int | None = None,
+    grew: Collection[Grown] = (),
 ) -> CallContext:
     """An event carrying the call context, to the supervisors and to its agent (or to `to`);
-    the context, for the response."""
+    the context, for the response. grew: the lists this change added to, held to their caps."""
     found = await context.one(uow.session, call)
+    data = found.model_dump_json()
+    if grew:
+        bounds.check(uow.ctx.settings, found, data, grew)
     user_id = to if to is not None else (call.agent_id if agent else None)
-    uow.emit(type_, RawJson(found.model_dump_json()), user_id=user_id)
+    uow.emit(type_, RawJson(data), user_id=user_id)
+    return found
+
+
+def _moved(note: str | None) -> tuple[Grown, ...]:
+    """What a transfer, an escalation or a supervisor's move adds: a row of transfers, and a
+    note when it carries one."""
+    return (Grown.transfers, Grown.notes) if note else (Grown.transfers,)
+
+
+async def _bounded(uow: UnitOfWork, call: Call, grew: Collection[Grown]) -> CallContext:
+    """The context, for a change that adds to the call but sends no event carrying it."""
+    found = await context.one(uow.session, call)
+    if grew:
+        bounds.check(uow.ctx.settings, found, found.model_dump_json(), grew)
     return found
 
 
@@ -95,6 +123,7 @@ async def create(uow: UnitOfWork, *, data: CallCreate) -> Call:
         raise Invalid(f"language must be one of {', '.join(languages)}", loc=("body", "language"))
     # The caller number matched to a customer: a hint for the agent, not a verification.
     customer = await customers.by_phone(uow.session, data.caller_number)
+    now = utcnow()
     call = await calls.insert(
         uow.session,
         Call(
@@ -106,7 +135,8 @@ async def create(uow: UnitOfWork, *, data: CallCreate) -> Call:
             vip=customer is not None and customer.segment == "vip",
             collected={},
             rejected_by=[],
-            created_at=utcnow(),
+            created_at=now,
+            ivr_active_at=now,
         ),
     )
     await _publish(uow, "call.created", call, agent=False)
@@ -126,6 +156,7 @@ async def verify(uow: UnitOfWork, *, call_id: int, data: VerifyIn) -> VerifyOut:
     if call.state != CallState.ivr:
         raise Conflict(f"the call is {call.state}: verification happens in the phone tree")
     now = utcnow()
+    call.ivr_active_at = now
     # The account's row is locked: two calls trying one account count their failures in turn.
     customer = await customers.get_by_account(uow.session, data.account_number, lock=True)
     if customer is not None and customer.pin_hash != stored:
@@ -178,12 +209,19 @@ async def add_step(uow: UnitOfWork, *, call: Call, data: StepIn) -> StepOut:
         IvrStep(call_id=call.id, node=step.node, prompt=step.prompt, input=step.input, at=step.at),
     )
     if call.state == CallState.ivr:
+        call.ivr_active_at = step.at
         # Supervisors watch callers still in the tree.
-        await _publish(uow, "call.updated", call, agent=False)
+        await _publish(uow, "call.updated", call, agent=False, grew=(Grown.steps,))
+    else:
+        await _bounded(uow, call, (Grown.steps,))
     return step
 
 
 async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
+    if call.state == CallState.abandoned:
+        raise Conflict(
+            "the call is abandoned: the caller hung up, or the phone tree was silent too long"
+        )
     if call.state != CallState.ivr:
         raise Conflict(f"the call is {call.state}: it was handed off already")
     flow = uow.ctx.flow
@@ -238,6 +276,41 @@ async def hangup(uow: UnitOfWork, *, call: Call) -> CallContext:
     raise Conflict(f"the call is {call.state}: the caller is gone already")
 
 
+async def abandon_silent(uow: UnitOfWork, *, now: datetime, limit: int = 200) -> int:
+    """End as abandoned the calls left in the phone tree with no word from it for
+    TELLONCE_IVR_SILENCE_S: the tree that held them went away (a crash, a lost connection)
+    without hanging up, so the caller is gone. The same events as the tree's own hang-up. Any
+    instance may do it, each call once: rows are locked and rows another transaction holds,
+    such as a step arriving now, are skipped (that step makes the call speak again)."""
+    silence = timedelta(seconds=uow.ctx.settings.ivr_silence_s)
+    due = await calls.silent_in_ivr(uow.session, before=now - silence, limit=limit)
+    for call in due:
+        await hangup(uow, call=call)
+        audit.record(
+            uow.session,
+            by=audit.Actor.system,
+            action="call.abandoned_silent",
+            object_type="call",
+            object_id=call.id,
+            call_id=call.id,
+            details={"silence_s": silence.total_seconds()},
+        )
+        log.info(
+            "call %d abandoned: no word from the phone tree for %.0f s",
+            call.id,
+            silence.total_seconds(),
+        )
+    return len(due)
+
+
+async def next_silence_deadline(uow: UnitOfWork) -> datetime | None:
+    """When the call silent longest in the phone tree will be abandoned (None: no call there)."""
+    oldest = await calls.oldest_ivr_word(uow.session)
+    if oldest is None:
+        return None
+    return oldest + timedelta(seconds=uow.ctx.settings.ivr_silence_s)
+
+
 async def survey(uow: UnitOfWork, *, call: Call, data: SurveyIn) -> CallContext:
     if call.state not in (CallState.wrapup, CallState.ended):
         raise Conflict(f"the call is {call.state}: the survey follows a call with an agent")
@@ -289,7 +362,7 @@ async def add_note(uow: UnitOfWork, *, call: Call, user: User, data: NoteIn) -> 
         author=Person(id=user.id, display_name=user.display_name), text=data.text, at=utcnow()
     )
     _add_note(uow, call, user, note.text, note.at)
-    await _publish(uow, "call.updated", call)
+    await _publish(uow, "call.updated", call, grew=(Grown.notes,))
     return note
 
 
@@ -354,7 +427,7 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         _passed_on(call, user.id, now)
         routing.requeue(uow, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
-    return await _publish(uow, "call.updated", call, to=user.id)
+    return await _publish(uow, "call.updated", call, to=user.id, grew=_moved(data.note))
 
 
 def _passed_on(call: Call, agent_id: int, now: datetime) -> None:
@@ -385,7 +458,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
     await _free_agent_after(uow, user)
     _passed_on(call, user.id, now)
     routing.requeue(uow, call, queue=ESCALATIONS)
-    return await _publish(uow, "call.updated", call, to=user.id)
+    return await _publish(uow, "call.updated", call, to=user.id, grew=_moved(None))
 
 
 async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> CallContext:
@@ -398,7 +471,7 @@ async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> Call
     call.sentiment = data.sentiment
     call.ended_at = now
     call.hungup_at = call.hungup_at or now
-    found = await _publish(uow, "call.ended", call)
+    found = await _publish(uow, "call.ended", call, grew=(Grown.notes,) if data.notes else ())
     await _free_agent_after(uow, user)
     return found
 
@@ -427,8 +500,8 @@ async def assign(
     )
     await routing.offer(uow, call, target, now)
     if talked is not None:
-        return await _publish(uow, "call.updated", call, to=talked)
-    return await context.one(uow.session, call)
+        return await _publish(uow, "call.updated", call, to=talked, grew=_moved(note))
+    return await _bounded(uow, call, _moved(note))
 
 
 async def move(
@@ -450,10 +523,10 @@ async def move(
         call.escalation_reason = "supervisor_transfer"
     if talked is not None:
         routing.requeue(uow, call, queue=queue)
-        return await _publish(uow, "call.updated", call, to=talked)
+        return await _publish(uow, "call.updated", call, to=talked, grew=_moved(note))
     call.queue = queue  # a waiting caller keeps their place by the time they joined
     routing.requeue(uow, call)
-    return await context.one(uow.session, call)
+    return await _bounded(uow, call, _moved(note))
 
 
 async def _take_from_agent(

@@ -1,8 +1,8 @@
 """This instance's routing loop: expire offers and wrap-ups when due, offer queued calls.
 
 Offers are made in the transactions that queue a call or free an agent (routing.wake_router);
-this loop expires offers and wrap-ups at their deadline, publishes the queue figures, and
-offers what those transactions could not see. Woken shortly after a local commit that may
+this loop expires offers and wrap-ups at their deadline, abandons calls whose phone tree fell
+silent, publishes the queue figures, and offers what those transactions could not see. Woken shortly after a local commit that may
 match a call to an agent, at the next deadline, and at the latest every poll interval, which
 also covers changes made by other instances.
 """
@@ -14,6 +14,7 @@ import contextlib
 import logging
 from datetime import datetime
 
+from app.calls import service as calls
 from app.context import AppContext
 from app.db import utcnow
 from app.routing import service
@@ -32,7 +33,8 @@ class Dispatcher:
         self._kicked = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._last_stats: list[tuple[str, int, int, int]] | None = None
-        # The earliest offer or wrap-up deadline the last pass saw (None: none); not yet known.
+        # The earliest offer, wrap-up or silence deadline the last pass saw (None: none); not
+        # yet known.
         self._due: datetime | None = utcnow()
 
     def kick(self) -> None:
@@ -79,12 +81,17 @@ class Dispatcher:
             if self._due is not None and self._due <= now:
                 await service.expire_offers(uow, now=now)
                 await service.end_wrapups(uow, now=now)
+                await calls.abandon_silent(uow, now=now)
             offered = await service.match(uow, now=now)
             stats = await service.queue_stats(uow, queues=sorted(self.ctx.flow.queues), now=now)
             shape = [(q.name, q.waiting, q.agents_available, q.agents_signed_in) for q in stats]
             if shape != self._last_stats:
                 uow.emit("queue.stats", [q.model_dump(mode="json") for q in stats])
                 self._last_stats = shape
-            deadline = await service.next_deadline(uow)
+            found = [
+                await service.next_deadline(uow),
+                await calls.next_silence_deadline(uow),
+            ]
+            deadline = min((d for d in found if d is not None), default=None)
         self._due = deadline
         return offered >= service.MATCH_BATCH, deadline

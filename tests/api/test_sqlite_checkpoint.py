@@ -69,10 +69,10 @@ async def test_the_wal_stays_small_under_steady_traffic(api: Api) -> None:
             "/api/calls", json={"caller_number": f"+1555666{i:04d}"}, headers=api.ivr
         )
         assert created.status_code == 201, created.text
-        for n in range(4):
+        for n in range(6):  # notes of nearly TELLONCE_MAX_NOTE_CHARS (2000)
             note = await api.http.post(
                 f"/api/calls/{created.json()['id']}/notes",
-                json={"text": f"note {n} " + "x" * 3900},
+                json={"text": f"note {n} " + "x" * 1980},
                 headers=supervisor,
             )
             assert note.status_code == 201, note.text

@@ -11,6 +11,7 @@ import pytest
 import yaml
 
 import ivr
+import ivr.flow as flow_module
 from ivr.flow import FlowError, default_flow_path, load_flow, match_intent, parse_flow
 
 ACME: dict[str, Any] = yaml.safe_load(default_flow_path().read_text(encoding="utf-8"))
@@ -103,7 +104,49 @@ def _loop_for_ever(data: dict[str, Any]) -> None:
     }
 
 
+def _collect_too_much(data: dict[str, Any]) -> None:
+    # One menu choice that stores more answers than a handoff may carry.
+    data["nodes"]["main"]["options"][1]["store"] = {f"answer_{i}": "yes" for i in range(51)}
+
+
+def _rename_identify(name: str) -> Break:
+    def apply(data: dict[str, Any]) -> None:
+        data["nodes"][name] = data["nodes"].pop("identify")
+        for option in data["nodes"]["language"]["options"].values():
+            option["goto"] = name
+
+    return apply
+
+
 CASES: list[tuple[str, Break, str | None, str | None, str]] = [
+    (
+        "a prompt longer than a step keeps",
+        _set("nodes/main/prompt/en", "Press 1. " * 223),
+        "main",
+        "prompt.en",
+        "longer than 2000 characters",
+    ),
+    (
+        "a stored answer longer than a handoff keeps",
+        _set("nodes/main/options/1", {"intent": "billing", "store": {"note": "x" * 501}}),
+        "main",
+        "options.1.store.note",
+        "longer than 500 characters",
+    ),
+    (
+        "more answers than a handoff carries",
+        _collect_too_much,
+        None,
+        "nodes",
+        "the tree collects 51 answers",
+    ),
+    (
+        "a verify node whose steps' names would be too long",
+        _rename_identify("v" * 57),
+        "v" * 57,
+        None,
+        "a verify node's name is at most 56 characters",
+    ),
     (
         "unknown target",
         _set("nodes/language/options/1", {"goto": "nowhere"}),
@@ -371,3 +414,16 @@ def test_the_margin_decides_between_two_named_intents() -> None:
     del data["matching"]["unclear_examples"]
     stricter = parse_flow(data)
     assert match_intent(stricter, words, stricter.intents).intent is None
+
+
+def test_the_bounds_a_flow_is_held_to_are_the_backends() -> None:
+    """A tree that loads never sends a step or a handoff the backend refuses."""
+    from app.calls.schemas import HandoffIn, StepIn
+
+    step = StepIn.model_json_schema()["properties"]
+    assert step["prompt"]["maxLength"] == flow_module.MAX_TEXT_CHARS
+    assert f"{{1,{flow_module.MAX_STEP_NODE_CHARS}}}" in step["node"]["pattern"]
+    collected = HandoffIn.model_json_schema()["properties"]["collected"]
+    assert collected["maxProperties"] == flow_module.MAX_COLLECTED
+    (value,) = collected["patternProperties"].values()
+    assert value["maxLength"] == flow_module.MAX_VALUE_CHARS
