@@ -258,7 +258,13 @@ def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveSer
         load_demo(settings)
     port = free_port()
     config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+        create_app(settings),
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
+        # As `tellonce serve` starts it (app/cli.py).
+        ws_max_size=settings.ws_max_message_bytes,
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
