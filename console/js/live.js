@@ -22,7 +22,10 @@ export class Live {
     this.downSince = null;
     this.retryAt = null;
     this.listeners = new Set();
-    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("online", () => {
+      // A tab another took the place of, or refused, comes back only when the user asks.
+      if (this.state !== "replaced" && this.state !== "refused") this.reconnectNow();
+    });
   }
 
   subscribe(listener) {
