@@ -202,9 +202,10 @@ class Hub:
     async def stop(self) -> None:
         for conn in [c for conns in self._by_user.values() for c in conns]:
             conn.close(RESTARTING)  # the client reconnects, elsewhere if need be
-        for task in [*self._tasks, *self._checks]:
+        tasks = [*self._tasks, *self._checks]
+        for task in tasks:
             task.cancel()
-        for task in [*self._tasks, *self._checks]:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []

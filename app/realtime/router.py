@@ -76,8 +76,14 @@ async def events_socket(websocket: WebSocket) -> None:
     )
     try:
         latest = await _check(ctx, conn)
+    except Exception:
+        # The database did not answer: the client reconnects, and is checked then.
+        log.exception("ws: checking the token of user %s failed", conn.user_id)
+        conn.close(SERVER_ERROR)
+        latest = None
+    try:
         if latest is None:
-            conn.close(UNAUTHORIZED)
+            conn.close(UNAUTHORIZED)  # unless closed already
         else:
             hub.admit(conn)
             # Two coroutines per socket and no more, as thousands are open: this handler sends,
@@ -90,6 +96,7 @@ async def events_socket(websocket: WebSocket) -> None:
                 with contextlib.suppress(asyncio.CancelledError):
                     await receiver
     finally:
+        conn.stop()
         hub.unregister(conn)
     if conn.close_code is not None:
         await _close(websocket, conn.close_code)
