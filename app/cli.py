@@ -177,6 +177,8 @@ def cmd_serve(args: argparse.Namespace) -> int:
         log_level=args.log_level,
         log_config=log_config,
         ws_per_message_deflate=settings.ws_per_message_deflate,
+        # A larger message is refused (1009) before it is buffered whole, not after.
+        ws_max_size=settings.ws_max_message_bytes,
     )
     return 0
 

@@ -43,6 +43,24 @@ def check_database_url(url: str) -> str:
     raise ValueError(f"{driver!r} is not supported; write {SUPPORTED_DATABASES}")
 
 
+def parse_origins(value: str) -> list[str]:
+    """Comma-separated origins as browsers send them (scheme://host[:port], lower case, no path);
+    a ValueError names the first that is not one."""
+    origins = []
+    for item in value.split(","):
+        origin = item.strip().lower().rstrip("/")
+        if not origin:
+            continue
+        scheme, sep, host = origin.partition("://")
+        if scheme not in ("http", "https") or not sep or not host or "/" in host or "@" in host:
+            raise ValueError(
+                f"{item.strip()!r} is not an origin: write scheme://host[:port], such as "
+                "https://console.example.com, comma-separated"
+            )
+        origins.append(origin)
+    return origins
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="TELLONCE_", extra="ignore")
 
@@ -77,6 +95,18 @@ class Settings(BaseSettings):
     # A call still in the phone tree with no word from it for this long is abandoned: the phone
     # tree that held it went away (a crash, a lost connection) without hanging up.
     ivr_silence_s: float = Field(default=600.0, ge=5, le=86400)
+    # A socket whose client takes nothing for this long while an event waits is closed (4408):
+    # a client that never reads would otherwise hold its sender, and the hub's memory, for ever.
+    ws_send_timeout_s: float = Field(default=5.0, gt=0, le=60)
+    # Sockets one user may hold on one instance; a newer one closes the oldest (4409).
+    ws_per_user: int = Field(default=5, ge=1, le=100_000)
+    # The largest message a client may send; the auth message, the largest, is a few KiB.
+    ws_max_message_bytes: int = Field(default=16 * 1024, ge=1024, le=1024 * 1024)
+    # Messages a client may send in one second (a ping now and then is all a console needs).
+    ws_messages_per_s: int = Field(default=10, ge=1, le=1000)
+    # Origins whose pages may open /ws, comma-separated (https://console.example.com); empty:
+    # the server's own origin only. A client that sends no Origin (no browser) is let through.
+    allowed_origins: str = ""
 
     @field_validator("database_url")
     @classmethod
@@ -97,6 +127,15 @@ class Settings(BaseSettings):
         if not isinstance(raw, str) or len(raw) < MIN_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
         return value
+
+    @field_validator("allowed_origins")
+    @classmethod
+    def _origins(cls, value: str) -> str:
+        return ",".join(parse_origins(value))
+
+    @property
+    def allowed_origin_set(self) -> frozenset[str]:
+        return frozenset(o for o in self.allowed_origins.split(",") if o)
 
     @property
     def is_sqlite(self) -> bool:

@@ -10,7 +10,7 @@ from typing import Annotated
 from fastapi import Depends, Request
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 
-from app.auth.service import decode_token
+from app.auth.service import accepts, read_token
 from app.context import AppContext
 from app.db import DbSession
 from app.errors import Forbidden, Unauthorized
@@ -54,10 +54,15 @@ def _is_ivr_key(ctx: AppContext, token: str) -> bool:
 
 
 async def _user_from_token(ctx: AppContext, session: DbSession, token: str) -> User | None:
+    """The token's user, unless it is forged, expired or revoked (a sign-out, a disable): the
+    user row is read anyway, so the revocation check costs nothing more."""
     secret = ctx.settings.secret_key
     assert secret is not None, "ensure_secrets sets it"
-    user_id = decode_token(secret.get_secret_value(), token)
-    return None if user_id is None else await users.get(session, user_id)
+    claims = read_token(secret.get_secret_value(), token)
+    if claims is None:
+        return None
+    user = await users.get(session, claims.user_id)
+    return user if user is not None and accepts(user, claims.version) else None
 
 
 async def _signed_in(ctx: AppContext, session: DbSession, credentials: Credentials) -> User:

@@ -144,7 +144,12 @@ async def deploy(target: str, event_bytes: int, *, compression: bool = False) ->
     accepts what the client offers, as uvicorn does unless told otherwise."""
     if target == "floor":
         return await asyncio.to_thread(start_floor, event_bytes=event_bytes)
-    env = {"TELLONCE_WS_PER_MESSAGE_DEFLATE": "true" if compression else "false"}
+    env = {
+        "TELLONCE_WS_PER_MESSAGE_DEFLATE": "true" if compression else "false",
+        # The connections benchmark opens its thousands of sockets with a few logins, as no
+        # centre does: each agent has a login of their own, and the cap is per login.
+        "TELLONCE_WS_PER_USER": "100000",
+    }
     if target == "embedded":
         return await asyncio.to_thread(start_tellonce, "embedded", extra_env=env)
     return await asyncio.to_thread(

@@ -266,6 +266,8 @@ def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveSer
         log_level="warning",
         log_config=server_log_config(settings, level="warning"),
         lifespan="on",
+        # As `tellonce serve` starts it (app/cli.py).
+        ws_max_size=settings.ws_max_message_bytes,
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)

@@ -1,4 +1,5 @@
-"""Password and PIN hashing (argon2id) and signed bearer tokens with an expiry."""
+"""Password and PIN hashing (argon2id) and signed bearer tokens with an expiry, which the
+user's row can revoke."""
 
 from __future__ import annotations
 
@@ -6,11 +7,16 @@ import asyncio
 import functools
 import os
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+if TYPE_CHECKING:
+    from app.users.models import User
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): slow for an attacker, tens of ms for us.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -49,18 +55,47 @@ async def verify_secret_async(secret_hash: str | None, secret: str) -> bool:
     return await loop.run_in_executor(_hashing_threads(), verify_secret, secret_hash, secret)
 
 
-def create_token(secret_key: str, *, user_id: int, role: str, ttl_s: int) -> str:
+@dataclass(frozen=True, slots=True)
+class TokenClaims:
+    """What a valid token says: whose it is, and what makes it stop working."""
+
+    user_id: int
+    role: str
+    # The user's token_version when it was issued: signing out or being disabled bumps the
+    # user's, and every token issued before then is refused (app/users/models.py).
+    version: int
+    # When it expires, in seconds since the epoch.
+    expires_at: float
+
+
+def create_token(secret_key: str, *, user_id: int, role: str, ttl_s: int, version: int = 0) -> str:
     now = datetime.now(UTC)
-    claims = {"sub": str(user_id), "role": role, "iat": now, "exp": now + timedelta(seconds=ttl_s)}
+    claims = {
+        "sub": str(user_id),
+        "role": role,
+        "ver": version,
+        "iat": now,
+        "exp": now + timedelta(seconds=ttl_s),
+    }
     return jwt.encode(claims, secret_key, algorithm=_ALGORITHM)
 
 
-def decode_token(secret_key: str, token: str) -> int | None:
-    """The user id of a valid, unexpired token, else None."""
+def read_token(secret_key: str, token: str) -> TokenClaims | None:
+    """The claims of a token signed with the key and unexpired, else None. Whether it was
+    revoked since is the user row's to say (accepts)."""
     try:
         claims = jwt.decode(
-            token, secret_key, algorithms=[_ALGORITHM], options={"require": ["exp"]}
+            token, secret_key, algorithms=[_ALGORITHM], options={"require": ["exp", "sub"]}
         )
-        return int(claims["sub"])
+        version = claims.get("ver", 0)
+        role = claims.get("role", "")
+        if type(version) is not int or not isinstance(role, str):
+            return None
+        return TokenClaims(int(claims["sub"]), role, version, float(claims["exp"]))
     except (jwt.PyJWTError, KeyError, ValueError, TypeError):
         return None
+
+
+def accepts(user: User, version: int) -> bool:
+    """Whether the user, as the database has them now, still honours a token of that version."""
+    return user.disabled_at is None and user.token_version == version

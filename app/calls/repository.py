@@ -154,6 +154,18 @@ async def due_offers(session: DbSession, *, now: datetime, limit: int) -> Sequen
     return (await session.scalars(_DUE_OFFERS, {"now": now, "limit": limit})).all()
 
 
+_OFFERED_TO = (
+    select(Call)
+    .where(Call.state == CallState.offered, Call.agent_id == bindparam("agent_id"))
+    .with_for_update()
+)
+
+
+async def offered_to(session: DbSession, *, agent_id: int) -> Call | None:
+    """The call on offer to the agent (an agent holds one at most), locked."""
+    return await session.scalar(_OFFERED_TO, {"agent_id": agent_id})
+
+
 _NEXT_OFFER_EXPIRY = select(func.min(Call.offer_expires_at)).where(Call.state == CallState.offered)
 
 

@@ -6,16 +6,19 @@ import asyncio
 import contextlib
 import json
 import logging
+import time
 from collections import deque
 from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING
 
 from app.audit import service as audit
+from app.auth.service import accepts
 from app.db import utcnow
 from app.realtime import repository
-from app.realtime.outbox import CHANNEL, Committed
+from app.realtime.outbox import CHANNEL, Committed, is_type
 from app.uow import unit_of_work
+from app.users import repository as users
 
 if TYPE_CHECKING:
     from app.context import AppContext
@@ -23,6 +26,18 @@ if TYPE_CHECKING:
 log = logging.getLogger("tellonce.hub")
 
 QUEUE_SIZE = 1000
+# Close codes of /ws (docs/API.md lists them with what a client does about each).
+TOO_BIG = 1009
+SERVER_ERROR = 1011
+RESTARTING = 1012
+UNAUTHORIZED = 4401
+ORIGIN_REFUSED = 4403
+TOO_SLOW = 4408
+REPLACED = 4409
+TOO_MANY_MESSAGES = 4429
+# The event that ends a user's tokens (a sign-out, a disable): each hub then closes the sockets
+# of that user whose token the user row no longer honours.
+SIGNED_OUT = "user.signed_out"
 BATCH = 500
 # The contract keeps events 24 h for replay; keep twice that so that no edge is ever near.
 RETENTION = timedelta(hours=48)
@@ -44,23 +59,38 @@ class Connection:
     waits (an asyncio.Queue holds three deques, an Event one more).
     """
 
-    __slots__ = ("_items", "_limit", "_stopped", "_waiter", "close_code", "supervisor", "user_id")
+    __slots__ = (
+        "_expiry",
+        "_items",
+        "_limit",
+        "_stopped",
+        "_waiter",
+        "close_code",
+        "supervisor",
+        "token_version",
+        "user_id",
+    )
 
-    def __init__(self, user_id: int, *, supervisor: bool, queue_size: int) -> None:
+    def __init__(
+        self, user_id: int, *, supervisor: bool, queue_size: int, token_version: int = 0
+    ) -> None:
         self.user_id = user_id
         self.supervisor = supervisor
+        self.token_version = token_version
         self.close_code: int | None = None
         self._items: deque[Outgoing] = deque()
         self._limit = queue_size
         self._stopped = False
         self._waiter: asyncio.Future[None] | None = None
+        # Closes the socket when its token expires: one timer handle, no task.
+        self._expiry: asyncio.TimerHandle | None = None
 
     def put(self, item: Outgoing) -> bool:
         """Queue without ever waiting; a full queue closes the connection (code 4408)."""
         if self._stopped:
             return False
         if len(self._items) >= self._limit:
-            self.close(4408)
+            self.close(TOO_SLOW)
             return False
         self._items.append(item)
         self._wake()
@@ -89,6 +119,14 @@ class Connection:
         self._stopped = True
         self._items.clear()
         self._wake()
+        if self._expiry is not None:
+            self._expiry.cancel()
+            self._expiry = None
+
+    def expire_at(self, expires_at: float) -> None:
+        """Close with 4401 when the token expires (expires_at: seconds since the epoch)."""
+        delay = max(0.0, expires_at - time.time())
+        self._expiry = asyncio.get_running_loop().call_later(delay, self.close, UNAUTHORIZED)
 
     def _wake(self) -> None:
         waiter = self._waiter
@@ -136,7 +174,8 @@ class Hub:
         self._ctx = ctx
         self._queue_size = queue_size
         self._cursor = 0
-        self._by_user: dict[int, set[Connection]] = {}
+        # Each user's connections, oldest first (a dict as an ordered set).
+        self._by_user: dict[int, dict[Connection, None]] = {}
         self._supervisors: set[Connection] = set()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
@@ -147,6 +186,8 @@ class Hub:
         self._announce_wake = asyncio.Event()
         # Reads of the outbox by the live stream (replays aside): what the bus spares.
         self.outbox_reads = 0
+        # Checks of a signed-out user's sockets under way (kept, so they are not collected).
+        self._checks: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         # Events before now are the replay's business, not the live stream's.
@@ -161,10 +202,11 @@ class Hub:
 
     async def stop(self) -> None:
         for conn in [c for conns in self._by_user.values() for c in conns]:
-            conn.close(1012)  # service restart: the client reconnects, elsewhere if need be
-        for task in self._tasks:
+            conn.close(RESTARTING)  # the client reconnects, elsewhere if need be
+        tasks = [*self._tasks, *self._checks]
+        for task in tasks:
             task.cancel()
-        for task in self._tasks:
+        for task in tasks:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         self._tasks = []
@@ -173,18 +215,43 @@ class Hub:
     def connection_count(self) -> int:
         return sum(len(conns) for conns in self._by_user.values())
 
-    def register(self, user_id: int, *, supervisor: bool) -> Connection:
-        """From now on, every event this hub reads for the user is queued to the connection."""
-        conn = Connection(user_id, supervisor=supervisor, queue_size=self._queue_size)
-        self._by_user.setdefault(user_id, set()).add(conn)
+    def connections_of(self, user_id: int) -> int:
+        return len(self._by_user.get(user_id, ()))
+
+    def register(
+        self,
+        user_id: int,
+        *,
+        supervisor: bool,
+        token_version: int = 0,
+        expires_at: float | None = None,
+    ) -> Connection:
+        """From now on, every event this hub reads for the user is queued to the connection,
+        until its token expires (expires_at, seconds since the epoch) or is revoked."""
+        conn = Connection(
+            user_id, supervisor=supervisor, queue_size=self._queue_size, token_version=token_version
+        )
+        self._by_user.setdefault(user_id, {})[conn] = None
         if supervisor:
             self._supervisors.add(conn)
+        if expires_at is not None:
+            conn.expire_at(expires_at)
         return conn
+
+    def admit(self, conn: Connection) -> None:
+        """The connection's token checked out: close the user's oldest sockets beyond the cap
+        (TELLONCE_WS_PER_USER). The newest wins, as the tab in front of the user is the newest,
+        while an old one may be a tab left open elsewhere or a connection already dead."""
+        conns = self._by_user.get(conn.user_id, {})
+        for old in list(conns)[: max(0, len(conns) - self._ctx.settings.ws_per_user)]:
+            if old is not conn:
+                old.close(REPLACED)
+                self.unregister(old)
 
     def unregister(self, conn: Connection) -> None:
         conns = self._by_user.get(conn.user_id)
         if conns is not None:
-            conns.discard(conn)
+            conns.pop(conn, None)
             if not conns:
                 del self._by_user[conn.user_id]
         self._supervisors.discard(conn)
@@ -301,6 +368,28 @@ class Hub:
             targets.extend(c for c in self._supervisors if c.user_id != user_id)
         for conn in targets:
             if not conn.put((seq, payload)):
+                self.unregister(conn)
+        if user_id in self._by_user and is_type(payload, SIGNED_OUT):
+            check = asyncio.create_task(self._close_revoked(user_id), name="hub-revoked")
+            self._checks.add(check)
+            check.add_done_callback(self._checks.discard)
+
+    async def _close_revoked(self, user_id: int) -> None:
+        """Close the user's sockets whose token the user row no longer honours: those of before
+        the sign-out or disable, not one opened since with a new sign-in."""
+        try:
+            async with self._ctx.reading() as session:
+                user = await users.get(session, user_id)
+        except Exception:
+            # Closed all the same, as a server error: each reconnect has its token checked anew.
+            log.exception("hub: reading user %s after a sign-out failed", user_id)
+            for conn in list(self._by_user.get(user_id, ())):
+                conn.close(SERVER_ERROR)
+                self.unregister(conn)
+            return
+        for conn in list(self._by_user.get(user_id, ())):
+            if user is None or not accepts(user, conn.token_version):
+                conn.close(UNAUTHORIZED)
                 self.unregister(conn)
 
     async def _prune_loop(self) -> None:

@@ -24,6 +24,12 @@ def envelope(seq: int, event: PendingEvent) -> str:
     )
 
 
+def is_type(payload: str, type_: str) -> bool:
+    """Whether an envelope written by envelope() is of this type, without parsing it: its type
+    follows the seq, the first comma."""
+    return payload.startswith(f',"type":"{type_}"', payload.find(","))
+
+
 async def write(session: DbSession, events: list[PendingEvent]) -> list[Committed]:
     """Number the events and insert them; what to hand to the hub once committed.
 

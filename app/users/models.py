@@ -6,7 +6,7 @@ import enum
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Index, String
+from sqlalchemy import Index, String, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from app.db import Base, EnumText, utcnow
@@ -47,3 +47,12 @@ class User(Base):
     # End of the WRAPUP_S pause after a wrap; a timer row any instance may expire.
     wrapup_until: Mapped[datetime | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Bumped by a sign-out or a disable: tokens carry the value they were issued with, and one
+    # that differs is refused, on every instance, at the user read every request makes anyway.
+    token_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    # Set while a supervisor has disabled the user: no sign-in, no token works.
+    disabled_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    @property
+    def disabled(self) -> bool:
+        return self.disabled_at is not None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Path, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth.service import create_token, hash_secret_async
@@ -17,6 +17,8 @@ from app.users.models import AgentStatus, Role
 from app.users.schemas import AgentRead, StatusUpdate, Token, TokenUser, UserCreate, UserRead
 
 router = APIRouter(prefix="/api", tags=["users"])
+
+UserId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
 @router.post("/auth/token", response_model=Token, responses=refusals(401))
@@ -31,8 +33,15 @@ async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()])
         user_id=user.id,
         role=user.role,
         ttl_s=uow.ctx.settings.token_ttl_s,
+        version=user.token_version,
     )
     return Token(access_token=access_token, user=TokenUser.model_validate(user))
+
+
+@router.post("/auth/sign-out", status_code=status.HTTP_204_NO_CONTENT, response_class=Response)
+async def sign_out(uow: Uow, user: CurrentUser) -> None:
+    """End every token of the signed-in user and close their websockets, on every instance."""
+    await service.sign_out(uow, user=user)
 
 
 @router.post(
@@ -51,6 +60,16 @@ async def create_user(uow: Uow, by: SupervisorOutside, body: UserCreate) -> User
 @router.get("/users", response_model=list[UserRead])
 async def list_users(uow: Uow, _: Supervisor) -> list[UserRead]:
     return [UserRead.model_validate(u) for u in await service.list_all(uow.session)]
+
+
+@router.post("/users/{user_id}/disable", response_model=UserRead, responses=refusals(409))
+async def disable_user(uow: Uow, by: Supervisor, user_id: UserId) -> UserRead:
+    return UserRead.model_validate(await service.disable(uow, user_id=user_id, by=by))
+
+
+@router.post("/users/{user_id}/enable", response_model=UserRead)
+async def enable_user(uow: Uow, by: Supervisor, user_id: UserId) -> UserRead:
+    return UserRead.model_validate(await service.enable(uow, user_id=user_id, by=by))
 
 
 @router.get("/me", response_model=UserRead)

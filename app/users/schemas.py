@@ -32,6 +32,8 @@ class UserRead(BaseModel):
     status: AgentStatus
     # While status is wrapup: when the after-call work ends (TELLONCE_WRAPUP_S), else null.
     wrapup_until: datetime | None = None
+    # A disabled user cannot sign in (POST /api/users/{id}/disable, /enable).
+    disabled: bool = False
 
 
 class AgentRead(BaseModel):

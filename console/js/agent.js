@@ -6,7 +6,7 @@ import { byTestId, h, replace, toast } from "./dom.js";
 import { clock, duration, label, parseTime, serverNow } from "./format.js";
 import { Live, mountConnectionIndicator } from "./live.js";
 import { callerName, identityBadge, reasonText, renderScreenPop } from "./screenpop.js";
-import { requireRole, signOutTo } from "./session.js";
+import { requireRole, signOut, signOutTo } from "./session.js";
 import { since, startTicking } from "./ticker.js";
 
 const session = requireRole("agent");
@@ -580,12 +580,8 @@ for (const button of el.switch.querySelectorAll("[data-status-choice]")) {
 }
 
 byTestId("signout").addEventListener("click", async () => {
-  try {
-    if (!ACTIVE.has(state.status)) await api("/api/me/status", { method: "PUT", body: { status: "offline" } });
-  } catch {
-    // Signing out must work even when the server does not answer.
-  }
   live?.close();
+  await signOut();
   signOutTo("signed_out");
 });
 

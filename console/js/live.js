@@ -22,7 +22,10 @@ export class Live {
     this.downSince = null;
     this.retryAt = null;
     this.listeners = new Set();
-    window.addEventListener("online", () => this.reconnectNow());
+    window.addEventListener("online", () => {
+      // A tab another took the place of, or refused, comes back only when the user asks.
+      if (this.state !== "replaced" && this.state !== "refused") this.reconnectNow();
+    });
   }
 
   subscribe(listener) {
@@ -65,6 +68,13 @@ export class Live {
       if (close.code === 4401) {
         this.setState("unauthorised");
         this.onAuthFailed();
+        return;
+      }
+      // A newer tab of this user took this one's place (the server keeps a few per user), or
+      // this page's origin is refused: reconnecting would only fight, or fail, again.
+      if (close.code === 4409 || close.code === 4403) {
+        clearTimeout(this.timer);
+        this.setState(close.code === 4409 ? "replaced" : "refused");
         return;
       }
       if (this.state === "live" || this.downSince === null) this.downSince = new Date();
@@ -157,6 +167,25 @@ export function mountConnectionIndicator(live, indicator, banner) {
     }
     if (live.state === "unauthorised") {
       replace(indicator, h("span", { class: "dot", "aria-hidden": "true" }), "Signed out");
+      return;
+    }
+    if (live.state === "replaced" || live.state === "refused") {
+      replace(indicator, h("span", { class: "dot", "aria-hidden": "true" }), "Closed");
+      if (live.state === "replaced") {
+        replace(
+          banner,
+          h("strong", {}, "No live updates here."),
+          " The console is open in too many other tabs or windows, and a newer one took this one's place. ",
+          h("button", { type: "button", class: "link", onclick: () => live.reconnectNow(), testid: "reconnect-now" }, "Use this page"),
+        );
+      } else {
+        replace(
+          banner,
+          h("strong", {}, "No live updates."),
+          " The server does not accept live updates for a page at this address (TELLONCE_ALLOWED_ORIGINS).",
+        );
+      }
+      banner.hidden = false;
       return;
     }
     const since = live.downSince ? ` since ${clock(live.downSince)}` : "";

@@ -42,3 +42,15 @@ export function signOutTo(reason) {
   clearSession();
   location.replace(reason ? `/?reason=${encodeURIComponent(reason)}` : "/");
 }
+
+// Ends the token on the server (every tab of this user, on every instance) and takes the agent
+// off the phones; signing out still works when the server does not answer.
+export async function signOut() {
+  const session = getSession();
+  if (!session) return;
+  try {
+    await fetch("/api/auth/sign-out", { method: "POST", headers: { Authorization: `Bearer ${session.token}` } });
+  } catch {
+    // The token ends by itself at its expiry.
+  }
+}

@@ -5,7 +5,7 @@ import { byTestId, h, replace, toast } from "./dom.js";
 import { clock, duration, label, parseTime, serverNow } from "./format.js";
 import { Live, mountConnectionIndicator } from "./live.js";
 import { callerName, identityBadge, renderScreenPop } from "./screenpop.js";
-import { requireRole, signOutTo } from "./session.js";
+import { requireRole, signOut, signOutTo } from "./session.js";
 import { since, startTicking } from "./ticker.js";
 
 const session = requireRole("supervisor");
@@ -573,8 +573,9 @@ function handleEvent(event) {
 
 if (session) {
   byTestId("supervisor-name").textContent = session.user.display_name || session.user.username;
-  byTestId("signout").addEventListener("click", () => {
+  byTestId("signout").addEventListener("click", async () => {
     live.close();
+    await signOut();
     signOutTo("signed_out");
   });
   startTicking();

@@ -9,7 +9,16 @@ from typing import Any
 import httpx
 from support import Api
 
-USER_FIELDS = {"id", "username", "display_name", "role", "skills", "status", "wrapup_until"}
+USER_FIELDS = {
+    "id",
+    "username",
+    "display_name",
+    "role",
+    "skills",
+    "status",
+    "wrapup_until",
+    "disabled",
+}
 AGENT_FIELDS = {"id", "display_name", "status", "skills"}
 DEMO_USERS = {"super", "alice", "bob", "carol"}
 
@@ -93,6 +102,7 @@ async def test_created_users_sign_in_and_are_listed(api: Api) -> None:
         "skills": ["billing", "cards"],
         "status": "offline",
         "wrapup_until": None,
+        "disabled": False,
     }
     assert "hash" not in r.text and "argon2" not in r.text and "password" not in r.text
 

@@ -17,6 +17,7 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 from sqlalchemy import select, text
 from websockets.asyncio.client import ClientConnection, connect
+from websockets.exceptions import ConnectionClosed
 
 from app.auth.service import create_token
 from app.config import Settings
@@ -53,8 +54,11 @@ class Server:
     url: str
     users: dict[str, int]
 
-    def token(self, who: str) -> str:
-        return create_token(SECRET, user_id=self.users[who], role="x", ttl_s=3600)
+    def token(self, who: str, *, ttl_s: int = 3600, version: int = 0) -> str:
+        role = "supervisor" if who == "super" else "agent"
+        return create_token(
+            SECRET, user_id=self.users[who], role=role, ttl_s=ttl_s, version=version
+        )
 
     async def emit(self, *events: Ev, wake: bool = True) -> list[int]:
         """Commit the events in one transaction; their seqs. wake=False loses the bus message."""
@@ -77,11 +81,12 @@ class Server:
         return await connect(self.url, proxy=None, open_timeout=DEADLINE_S, **options)
 
     async def login(
-        self, who: str, last_seq: int | None = None, **options: Any
+        self, who: str, last_seq: int | None = None, *, token: str | None = None, **options: Any
     ) -> tuple[ClientConnection, list[dict[str, Any]], int]:
         """Open, authenticate: the socket, the replayed events and ready's seq."""
         ws = await self.open(**options)
-        await ws.send(json.dumps({"type": "auth", "token": self.token(who), "last_seq": last_seq}))
+        token = token or self.token(who)
+        await ws.send(json.dumps({"type": "auth", "token": token, "last_seq": last_seq}))
         replayed = []
         while True:
             message = await recv(ws)
@@ -93,6 +98,16 @@ class Server:
 async def recv(ws: ClientConnection) -> dict[str, Any]:
     message: dict[str, Any] = json.loads(await asyncio.wait_for(ws.recv(), DEADLINE_S))
     return message
+
+
+async def close_code(ws: ClientConnection, within: float = DEADLINE_S) -> int:
+    """Read until the server closes the socket; its close code."""
+    with pytest.raises(ConnectionClosed) as closed:
+        async with asyncio.timeout(within):
+            while True:
+                await ws.recv()
+    assert closed.value.rcvd is not None, "closed with no close frame"
+    return closed.value.rcvd.code
 
 
 async def recv_events(ws: ClientConnection, count: int) -> list[dict[str, Any]]:

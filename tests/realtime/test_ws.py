@@ -19,17 +19,7 @@ from app.config import Settings
 from app.realtime.hub import MESSAGE_MAX_CHARS, QUEUE_SIZE, bus_message, parse_bus_message
 from app.realtime.outbox import CHANNEL
 
-from .conftest import DEADLINE_S, Ev, Server, recv, running
-
-
-async def close_code(ws: ClientConnection) -> int:
-    """Read until the server closes the socket; its close code."""
-    with pytest.raises(ConnectionClosed) as closed:
-        async with asyncio.timeout(DEADLINE_S):
-            while True:
-                await ws.recv()
-    assert closed.value.rcvd is not None
-    return closed.value.rcvd.code
+from .conftest import DEADLINE_S, Ev, Server, close_code, recv, running
 
 
 async def seqs_until(ws: ClientConnection, last: int) -> list[int]:
