@@ -191,6 +191,9 @@ def open_database(url: str) -> Database:
     return AsyncDatabase(url)
 
 
+DB_CONNECT_TIMEOUT_S = 5.0
+
+
 def create_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
     """An async engine: the server's on PostgreSQL; Alembic's and the tests' on either."""
     if url.startswith("sqlite"):
@@ -202,8 +205,14 @@ def create_engine(url: str, *, pool_size: int = 8) -> AsyncEngine:
         return engine
     # No pool_pre_ping: it costs every checkout a round trip to the database. A connection
     # PostgreSQL dropped fails its first statement instead; the pool discards it and that one
-    # request answers 503 (app/errors.py), nothing committed.
-    return create_async_engine(url, pool_size=pool_size, max_overflow=14)
+    # request answers 503 (app/errors.py), nothing committed. A database out of reach is given
+    # a few seconds to answer a new connection (asyncpg's own default is a minute), then 503.
+    return create_async_engine(
+        url,
+        pool_size=pool_size,
+        max_overflow=14,
+        connect_args={"timeout": DB_CONNECT_TIMEOUT_S},
+    )
 
 
 def configure_sqlite(engine: Engine, *, busy_timeout_ms: int) -> None:

@@ -8,6 +8,7 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import DBAPIError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 log = logging.getLogger("tellonce")
@@ -65,6 +66,12 @@ def problems(loc: tuple[str | int, ...], msg: str, kind: str = "value_error") ->
     return [{"loc": list(loc), "msg": msg, "type": kind}]
 
 
+def _try_again(request: Request, detail: str) -> JSONResponse:
+    """503 with Retry-After for a fault that passes by itself; nothing was committed."""
+    log.warning("%s: %s %s", detail.split(";")[0], request.method, request.url.path)
+    return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TellonceError)
     async def _tellonce(request: Request, exc: TellonceError) -> JSONResponse:
@@ -87,22 +94,33 @@ def install(app: FastAPI) -> None:
 
     @app.exception_handler(DBAPIError)
     async def _database(request: Request, exc: DBAPIError) -> JSONResponse:
-        # SQLSTATE class 22, "data exception": the database refused a value the request carried
-        # (on PostgreSQL, text holding U+0000 is one). The transaction was rolled back.
         if exc.connection_invalidated:
             # The database dropped a pooled connection (a restart, a failover): the pool has
             # discarded it and the next request gets a fresh one. Nothing was committed.
-            log.warning("database connection lost on %s %s", request.method, request.url.path)
-            return JSONResponse(
-                {"detail": "the database connection was lost; try again"},
-                status_code=503,
-                headers={"Retry-After": "1"},
-            )
+            return _try_again(request, "the database connection was lost; try again")
         sqlstate = getattr(exc.orig, "sqlstate", None) or getattr(exc.orig, "pgcode", None)
+        # Class 08, "connection exception", and 57P0x, a server shutting down or starting up;
+        # on SQLite, a write lock held past the busy timeout. Each passes: try again.
+        if isinstance(sqlstate, str) and sqlstate.startswith(("08", "57P0")):
+            return _try_again(request, "the database could not be reached; try again")
+        if "database is locked" in str(exc.orig):
+            return _try_again(request, "the database is busy; try again")
+        # SQLSTATE class 22, "data exception": the database refused a value the request carried
+        # (on PostgreSQL, text holding U+0000 is one). The transaction was rolled back.
         if isinstance(sqlstate, str) and sqlstate.startswith("22"):
             why = "a value in the request cannot be stored (text may not hold U+0000)"
             return JSONResponse({"detail": problems(("body",), why)}, status_code=422)
         return await _unexpected(request, exc)
+
+    @app.exception_handler(OSError)
+    async def _unreachable(request: Request, exc: OSError) -> JSONResponse:
+        # A connection the database refused, reset or let time out while the pool opened it
+        # (the database down, restarting, or cut off): nothing was done; it passes by itself.
+        return _try_again(request, "the database could not be reached; try again")
+
+    @app.exception_handler(PoolTimeout)
+    async def _pool_exhausted(request: Request, exc: PoolTimeout) -> JSONResponse:
+        return _try_again(request, "the server is busy; try again")
 
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
