@@ -6,7 +6,7 @@ from collections.abc import Sequence
 
 from sqlalchemy.exc import IntegrityError
 
-from app.auth.service import verify_secret_async
+from app.auth.service import verify_password_async
 from app.db import DbSession
 from app.errors import Conflict, Invalid
 from app.uow import UnitOfWork
@@ -20,7 +20,7 @@ async def authenticate(uow: UnitOfWork, *, username: str, password: str) -> User
     SQLite it would hold the only connection meanwhile, and every call would wait."""
     async with uow.outside() as session:
         user = await users.get_by_username(session, username)
-    ok = await verify_secret_async(user.password_hash if user else None, password)
+    ok = await verify_password_async(user.password_hash if user else None, password)
     return user if ok else None
 
 
