@@ -16,11 +16,15 @@ log = logging.getLogger("tellonce")
 class TellonceError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, detail: str, *, status_code: int | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if status_code is not None:
             self.status_code = status_code
+        # Whole seconds, sent as Retry-After: when asking again can succeed.
+        self.retry_after = retry_after
 
 
 class BadRequest(TellonceError):
@@ -47,10 +51,20 @@ class Invalid(TellonceError):
     status_code = 422
 
 
+class TooManyRequests(TellonceError):
+    status_code = 429
+
+
+class Unavailable(TellonceError):
+    status_code = 503
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TellonceError)
     async def _tellonce(request: Request, exc: TellonceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse({"detail": exc.detail}, status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, status
+from fastapi import APIRouter, Depends, Request, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth.service import create_token, hash_secret_async
@@ -18,9 +18,21 @@ from app.users.schemas import AgentRead, StatusUpdate, Token, TokenUser, UserCre
 router = APIRouter(prefix="/api", tags=["users"])
 
 
-@router.post("/auth/token", response_model=Token)
-async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
-    user = await service.authenticate(uow, username=form.username, password=form.password)
+@router.post(
+    "/auth/token",
+    response_model=Token,
+    responses={
+        429: {"description": "Too many failed sign-ins for this username or address"},
+        503: {"description": "Too many sign-ins being checked at once"},
+    },
+)
+async def token(
+    uow: Uow, request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> Token:
+    client = request.client.host if request.client else None
+    async with uow.ctx.signins.attempt(form.username, client) as attempt:
+        user = await service.authenticate(uow, username=form.username, password=form.password)
+        attempt.ok = user is not None
     if user is None:
         raise Unauthorized("wrong username or password")
     secret = uow.ctx.settings.secret_key
