@@ -4,6 +4,8 @@ library, moving window), in Redis when one is configured so that every instance 
 
 from __future__ import annotations
 
+import asyncio
+import collections
 import hashlib
 import ipaddress
 import logging
@@ -60,7 +62,7 @@ def username_key(username: str) -> str:
 
 @dataclass
 class Attempt:
-    """One sign-in let through to the password check; the route sets ok once it knows."""
+    """One sign-in let through to its password check; the route sets ok once it knows."""
 
     user: str
     address: str
@@ -68,13 +70,14 @@ class Attempt:
 
 
 class SigninThrottle:
-    """Decides, before any hashing, whether a sign-in may be checked, and records how it ended.
+    """Decides, before any hashing, whether a sign-in may be checked, and counts its failure.
 
     A moving window: at most N failures in any window of W seconds, where a fixed window would
-    let 2N through across a boundary. A sign-in reserves one of its username's N places before
-    its password is checked, so that concurrent guesses (on any instance) cannot all slip past a
-    count that is still low; a success then clears the username's count. The address's count
-    is only read before and added to after a failure: a success must never use it up.
+    let 2N through across a boundary. Only failures count, so that no number of successful
+    sign-ins (a whole shift behind one office address) can use a count up. Sign-ins of one
+    username take turns on an instance, each checked against the failures of those before it:
+    guesses sent at once cannot all slip past a count that is still low. Instances sharing
+    Redis do not wait for each other, so with K of them at most K - 1 guesses more get through.
     """
 
     def __init__(self, settings: Settings) -> None:
@@ -88,6 +91,9 @@ class SigninThrottle:
         self.window_s = window
         self.max_pending = settings.signin_max_pending
         self.pending = 0
+        # The usernames with a sign-in under way here, each with the lock they take turns on.
+        self.turns: dict[str, asyncio.Lock] = {}
+        self._waiting: collections.Counter[str] = collections.Counter()
         self._memory = MovingWindowRateLimiter(MemoryStorage())
         self._pool: ConnectionPool | None = None
         self._shared: RateLimiter | None = None
@@ -123,34 +129,43 @@ class SigninThrottle:
         """Let one sign-in through to its password check, or refuse it: 503 while too many
         sign-ins are being checked on this instance, 429 while its username or its address has
         had too many failures. A refused sign-in costs no hashing and counts as no failure."""
-        if self.pending >= self.max_pending:
-            raise Unavailable("too many sign-ins at once; try again shortly", retry_after=1)
-        self.pending += 1
+        attempt = Attempt(user=username_key(username), address=address_key(host))
+        async with self._turn(attempt.user):
+            if self.pending >= self.max_pending:
+                raise Unavailable("too many sign-ins at once; try again shortly", retry_after=1)
+            self.pending += 1
+            try:
+                await self._admit(attempt)
+                yield attempt
+                if not attempt.ok:
+                    await self._run(lambda limiter: limiter.hit(self.per_user, attempt.user))
+                    await self._run(lambda limiter: limiter.hit(self.per_address, attempt.address))
+            finally:
+                self.pending -= 1
+
+    @asynccontextmanager
+    async def _turn(self, user: str) -> AsyncIterator[None]:
+        """This username's turn on this instance; the lock goes when no sign-in of it is left."""
+        lock = self.turns.setdefault(user, asyncio.Lock())
+        self._waiting[user] += 1
         try:
-            attempt = Attempt(user=username_key(username), address=address_key(host))
-            await self._admit(attempt)
-            yield attempt
-            if attempt.ok:
-                await self._run(lambda limiter: limiter.clear(self.per_user, attempt.user))
-            else:
-                await self._run(lambda limiter: limiter.hit(self.per_address, attempt.address))
+            async with lock:
+                yield
         finally:
-            self.pending -= 1
+            self._waiting[user] -= 1
+            if not self._waiting[user]:
+                del self._waiting[user], self.turns[user]
 
     async def _admit(self, attempt: Attempt) -> None:
-        address = attempt.address
-        if not await self._run(lambda limiter: limiter.test(self.per_address, address)):
-            wait = await self._retry_after(self.per_address, address)
-            raise TooManyRequests(
-                f"too many failed sign-ins from this address; try again in {wait} s",
-                retry_after=wait,
-            )
-        if not await self._run(lambda limiter: limiter.hit(self.per_user, attempt.user)):
-            wait = await self._retry_after(self.per_user, attempt.user)
-            raise TooManyRequests(
-                f"too many failed sign-ins for this username; try again in {wait} s",
-                retry_after=wait,
-            )
+        for item, key, whose in (
+            (self.per_address, attempt.address, "from this address"),
+            (self.per_user, attempt.user, "for this username"),
+        ):
+            if not await self._run(lambda limiter: limiter.test(item, key)):  # noqa: B023
+                wait = await self._retry_after(item, key)
+                raise TooManyRequests(
+                    f"too many failed sign-ins {whose}; try again in {wait} s", retry_after=wait
+                )
 
     async def _retry_after(self, item: RateLimitItem, key: str) -> int:
         """Whole seconds until the oldest failure in the window leaves it (1 to the window)."""

@@ -3,6 +3,7 @@ a Redis that does not answer."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import socket
 from typing import Any
@@ -65,14 +66,37 @@ async def test_failures_per_username_then_refused_with_retry_after() -> None:
     await t.close()
 
 
-async def test_a_success_clears_the_username_count() -> None:
+async def test_a_success_neither_counts_nor_clears() -> None:
     t = throttle(signin_failures_per_user=2)
     await sign_in(t, "alice", ok=False)
-    await sign_in(t, "alice", ok=True)
-    await sign_in(t, "alice", ok=False)
+    for _ in range(20):
+        await sign_in(t, "alice", ok=True)
     await sign_in(t, "alice", ok=False)
     with pytest.raises(TooManyRequests):
-        await sign_in(t, "alice", ok=False)
+        await sign_in(t, "alice", ok=True)
+
+
+async def test_sign_ins_of_one_username_take_turns() -> None:
+    """Concurrent guesses are judged one after another, each by the failures before it; and
+    concurrent successes are all let through."""
+    t = throttle(signin_failures_per_user=3)
+    checked: list[int] = []
+
+    async def guess(i: int) -> str:
+        try:
+            async with t.attempt("alice", "10.0.0.1") as attempt:
+                checked.append(i)
+                await asyncio.sleep(0)  # as a password check would, let the others run
+                attempt.ok = False
+        except TooManyRequests:
+            return "refused"
+        return "failed"
+
+    answers = await asyncio.gather(*(guess(i) for i in range(20)))
+    assert sorted(answers) == ["failed"] * 3 + ["refused"] * 17
+    assert len(checked) == 3
+    await asyncio.gather(*(sign_in(t, "bob", ok=True) for _ in range(20)))
+    assert not t.turns and t.pending == 0  # nothing is left behind per username
 
 
 async def test_the_address_counts_failures_only() -> None:
