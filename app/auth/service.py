@@ -2,15 +2,15 @@
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 
 import jwt
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+
+from app.auth.hashing import HashingThreads, Priority
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): slow for an attacker, tens of ms for us.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -31,42 +31,28 @@ def verify_secret(secret_hash: str | None, secret: str) -> bool:
 
 
 @functools.cache
-def _phone_tree_threads() -> ThreadPoolExecutor:
-    """Where the phone tree's PIN checks run: off the event loop, on all cores but one (the
-    loop's), and never behind a password: a caller waits on the line for this answer."""
-    return ThreadPoolExecutor(_cores_for_hashing(), thread_name_prefix="argon2-pin")
-
-
-@functools.cache
-def _people_threads() -> ThreadPoolExecutor:
-    """Where sign-ins' password checks and the hashes of new users and customers run: threads of
-    their own, so that a flood of sign-ins queues here and takes no turn from a PIN check. Half
-    the PIN threads (one at least): a shift signing in waits a little, a caller does not."""
-    return ThreadPoolExecutor(max(1, _cores_for_hashing() // 2), thread_name_prefix="argon2-people")
-
-
-def _cores_for_hashing() -> int:
-    return max(1, (os.cpu_count() or 2) - 1)
+def hashing_threads() -> HashingThreads:
+    """Where argon2 runs: off the event loop, and on all cores but one, so that a burst of
+    sign-ins or PIN checks waits its turn here instead of taking the CPU from the calls; PIN
+    checks first (app/auth/hashing.py)."""
+    return HashingThreads(max(1, (os.cpu_count() or 2) - 1))
 
 
 # Call these with no transaction open: on SQLite a transaction holds the one connection that
 # every request waits for.
 async def hash_secret_async(secret: str) -> str:
-    """A new user's password or customer's PIN, hashed on the people's threads."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_people_threads(), hash_secret, secret)
+    """A new user's password or customer's PIN, hashed."""
+    return await hashing_threads().run(Priority.PEOPLE, hash_secret, secret)
 
 
 async def verify_secret_async(secret_hash: str | None, secret: str) -> bool:
-    """A PIN check of the phone tree, on the threads kept for it."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_phone_tree_threads(), verify_secret, secret_hash, secret)
+    """A PIN check of the phone tree, taken before any sign-in waiting."""
+    return await hashing_threads().run(Priority.PIN, verify_secret, secret_hash, secret)
 
 
 async def verify_password_async(password_hash: str | None, password: str) -> bool:
-    """A sign-in's password check, on the people's threads."""
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_people_threads(), verify_secret, password_hash, password)
+    """A sign-in's password check, after any PIN check waiting."""
+    return await hashing_threads().run(Priority.PEOPLE, verify_secret, password_hash, password)
 
 
 def create_token(secret_key: str, *, user_id: int, role: str, ttl_s: int) -> str:

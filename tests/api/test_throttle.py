@@ -5,7 +5,6 @@ that never wait behind sign-ins."""
 from __future__ import annotations
 
 import asyncio
-import os
 import threading
 import time
 import uuid
@@ -195,17 +194,20 @@ async def test_a_busy_centre_behind_one_address_always_signs_in(
 
 
 class Gate:
-    """Holds the server's argon2 checks of one secret until released (they run in threads)."""
+    """Holds the server's argon2 checks of one secret until released (they run in threads), and
+    records every secret checked, in the order the checks began."""
 
     def __init__(self, monkeypatch: pytest.MonkeyPatch, secret: str) -> None:
         from app.auth import service as auth
 
         self.entered = threading.Semaphore(0)
         self.release = threading.Event()
+        self.checked: list[str] = []
         verify = auth.verify_secret
 
         def held(stored: str | None, given: str) -> bool:
-            if given == secret:
+            self.checked.append(given)
+            if given == secret and not self.release.is_set():
                 self.entered.release()
                 self.release.wait(DEADLINE)
             return verify(stored, given)
@@ -215,6 +217,27 @@ class Gate:
     async def wait_entered(self, count: int = 1) -> None:
         for _ in range(count):
             assert await asyncio.to_thread(self.entered.acquire, True, DEADLINE)
+
+
+class Submitted:
+    """Counts the hashing jobs that a module's async check (say app.calls.service's
+    verify_secret_async) has handed to the hashing threads."""
+
+    def __init__(self, monkeypatch: pytest.MonkeyPatch, module: Any, name: str) -> None:
+        self.count = threading.Semaphore(0)
+        original = getattr(module, name)
+
+        async def observed(*args: Any) -> Any:
+            task = asyncio.ensure_future(original(*args))
+            # Runs after the task's first step, which hands the job to the threads.
+            asyncio.get_running_loop().call_soon(self.count.release)
+            return await task
+
+        monkeypatch.setattr(module, name, observed)
+
+    async def wait(self, count: int = 1) -> None:
+        for _ in range(count):
+            assert await asyncio.to_thread(self.count.acquire, True, DEADLINE)
 
 
 async def test_sign_ins_past_the_pending_bound_get_503(
@@ -239,37 +262,50 @@ async def test_sign_ins_past_the_pending_bound_get_503(
         await api.http.aclose()
 
 
-async def test_pin_checks_do_not_wait_behind_sign_ins(
+async def test_pin_checks_go_before_every_waiting_sign_in(
     api: Api, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """Sign-ins holding every thread that checks passwords (more of them than this machine has
-    cores) leave the phone tree's PIN checks their own threads."""
+    """Sign-ins hold every hashing thread and more wait for one; a PIN check asked for after
+    them is the first to get a thread that comes free."""
+    from app.auth.service import hashing_threads
+    from app.calls import service as calls
+    from app.users import service as users
+
+    threads = hashing_threads().threads
     gate = Gate(monkeypatch, "held-password")
+    sign_ins = Submitted(monkeypatch, users, "verify_password_async")
+    pins = Submitted(monkeypatch, calls, "verify_secret_async")
+    created = await api.http.post(
+        "/api/calls", json={"caller_number": "+15557770001"}, headers=api.ivr
+    )
+    assert created.status_code == 201, created.text
     flood = [
         asyncio.create_task(sign_in(api, f"flood-{i}-{uuid.uuid4().hex[:6]}", "held-password"))
-        for i in range((os.cpu_count() or 2) + 1)
+        for i in range(2 * threads + 4)
     ]
     try:
-        await gate.wait_entered()
-        created = await api.http.post(
-            "/api/calls", json={"caller_number": "+15557770001"}, headers=api.ivr
-        )
-        assert created.status_code == 201, created.text
-        verified = await asyncio.wait_for(
+        await gate.wait_entered(threads)
+        await sign_ins.wait(len(flood))
+        verify = asyncio.create_task(
             api.http.post(
                 f"/api/calls/{created.json()['id']}/verify",
                 json={"account_number": "12345678", "pin": "1234"},
                 headers=api.ivr,
-            ),
-            DEADLINE / 2,
+            )
         )
-        assert verified.status_code == 200, verified.text
-        assert verified.json()["verified"] is True
-        assert not any(task.done() for task in flood)
+        await pins.wait()
+        assert not verify.done()
     finally:
         gate.release.set()
-    answers: list[Any] = await asyncio.wait_for(asyncio.gather(*flood), DEADLINE)
+    verified = await asyncio.wait_for(verify, DEADLINE)
+    assert verified.status_code == 200 and verified.json()["verified"] is True, verified.text
+    answers = await asyncio.wait_for(asyncio.gather(*flood), DEADLINE)
     assert {a.status_code for a in answers} == {401}
+    # After the checks that held the threads, the PIN's began among the first as many as there
+    # are threads (each thread that came free took the PIN first, unless another already had),
+    # ahead of the threads + 4 sign-ins waiting since before it.
+    after_release = gate.checked[threads:]
+    assert after_release.index("1234") < threads, after_release
 
 
 @pytest.mark.redis
