@@ -107,6 +107,14 @@ class Settings(BaseSettings):
     # Origins whose pages may open /ws, comma-separated (https://console.example.com); empty:
     # the server's own origin only. A client that sends no Origin (no browser) is let through.
     allowed_origins: str = ""
+    # Failed sign-ins allowed in any window of SIGNIN_WINDOW_S, per username and per client
+    # address; past either, sign-ins answer 429 (app/auth/throttle.py). The address's is high: a
+    # centre's agents may all sign in from one office address at the start of a shift.
+    signin_failures_per_user: int = Field(default=5, ge=1, le=1000)
+    signin_failures_per_address: int = Field(default=100, ge=1, le=1_000_000)
+    signin_window_s: int = Field(default=300, ge=1, le=86_400)
+    # Sign-ins checked or waiting for a password hash at once on this instance; past it, 503.
+    signin_max_pending: int = Field(default=100, ge=1, le=10_000)
 
     @field_validator("database_url")
     @classmethod

@@ -8,6 +8,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from app.auth.throttle import SigninThrottle
 from app.config import Settings
 from app.db import Database, DbSession, open_database
 
@@ -24,6 +25,7 @@ class AppContext:
     settings: Settings
     database: Database
     flow: Flow
+    signins: SigninThrottle
     bus: Bus | None = None
     # This instance's websocket hub and routing loop (started by the lifespan).
     hub: Hub | None = None
@@ -31,7 +33,12 @@ class AppContext:
 
     @classmethod
     def build(cls, settings: Settings, flow: Flow) -> AppContext:
-        return cls(settings=settings, database=open_database(settings.database_url), flow=flow)
+        return cls(
+            settings=settings,
+            database=open_database(settings.database_url),
+            flow=flow,
+            signins=SigninThrottle(settings),
+        )
 
     @asynccontextmanager
     async def reading(self) -> AsyncIterator[DbSession]:
@@ -62,4 +69,5 @@ class AppContext:
             self.dispatcher.kick()
 
     async def dispose(self) -> None:
+        await self.signins.close()
         await self.database.dispose()

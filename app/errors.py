@@ -17,11 +17,15 @@ log = logging.getLogger("tellonce")
 class TellonceError(Exception):
     status_code = 400
 
-    def __init__(self, detail: str, *, status_code: int | None = None) -> None:
+    def __init__(
+        self, detail: str, *, status_code: int | None = None, retry_after: int | None = None
+    ) -> None:
         super().__init__(detail)
         self.detail = detail
         if status_code is not None:
             self.status_code = status_code
+        # Whole seconds, sent as Retry-After: when asking again can succeed.
+        self.retry_after = retry_after
 
     def body(self) -> dict[str, object]:
         return {"detail": self.detail}
@@ -72,10 +76,20 @@ def _try_again(request: Request, detail: str) -> JSONResponse:
     return JSONResponse({"detail": detail}, status_code=503, headers={"Retry-After": "1"})
 
 
+class TooManyRequests(TellonceError):
+    status_code = 429
+
+
+class Unavailable(TellonceError):
+    status_code = 503
+
+
 def install(app: FastAPI) -> None:
     @app.exception_handler(TellonceError)
     async def _tellonce(request: Request, exc: TellonceError) -> JSONResponse:
-        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else None
+        headers = {"WWW-Authenticate": "Bearer"} if exc.status_code == 401 else {}
+        if exc.retry_after is not None:
+            headers["Retry-After"] = str(exc.retry_after)
         return JSONResponse(exc.body(), status_code=exc.status_code, headers=headers)
 
     @app.exception_handler(RequestValidationError)

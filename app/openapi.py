@@ -44,7 +44,8 @@ WHY: dict[int, str] = {
     413: "The body is larger than the server takes.",
     422: "Malformed input, or a value that names nothing here.",
     429: "Too many tries: wait for the number of seconds in Retry-After.",
-    503: "The database was out of reach: nothing was changed; try again after Retry-After.",
+    503: "The database was out of reach, or the server too busy: nothing was changed; try "
+    "again after Retry-After.",
 }
 
 

@@ -1,6 +1,8 @@
-"""Call creation's latency alone and while PIN checks run, on the embedded default.
+"""Call creation's latency alone and while PIN checks run, and PIN checks' while sign-ins run,
+on the embedded default.
 
-    python3 -m bench.pin_checks              # 300 creations a phase, 4 workers, 10 verifiers
+    python3 -m bench.pin_checks              # 300 creations a phase, 4 workers, 10 verifiers,
+                                             # 10 signers in (c)
     python3 -m bench.pin_checks --smoke      # a few, to see that it runs (CI)
 
 `tellonce serve --demo` runs in its own process on a fresh SQLite file in a temp dir, on a free
@@ -14,6 +16,12 @@ holding the database's transaction (on SQLite, the one connection) shows as a ra
 1. The CPU the checks take from the server's other work, on a small machine, raises it too: to
 tell the two apart, it also prints the server's CPU use (cores busy) in each phase and the
 median of `GET /healthz`, polled meanwhile, which waits for the event loop but no database.
+
+A third phase (c) runs (b) again while signers sign in in a loop (`POST /api/auth/token` with the
+demo agents' right password: a wrong one would soon be throttled and cost no hashing), and prints
+the PIN checks' median and p90 in (b) and (c): a flood of sign-ins that starves the phone tree's
+PIN checks shows as a (c) far above (b). Sign-ins refused as busy (503) are counted, not retried
+sooner.
 """
 
 from __future__ import annotations
@@ -38,6 +46,7 @@ from bench.client import load, summary_ms
 from bench.servers import ROOT, Server, cpu_s, free_port
 
 ACCOUNT = {"account_number": "12345678", "pin": "1234"}  # the demo customer's, from --demo
+SIGNERS = ("alice", "bob", "carol", "super")  # the demo logins, all with the password "demo"
 TIMEOUT_S = 30.0
 PROBE_EVERY_S = 0.02
 
@@ -54,12 +63,17 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument(
         "--warmup", type=int, default=40, help="creations before (a), not counted (default 40)"
     )
-    parser.add_argument("--smoke", action="store_true", help="30 creations, 3 verifiers")
+    parser.add_argument(
+        "--signers", type=int, default=10, help="concurrent sign-ins in (c) (default 10; 0: no (c))"
+    )
+    parser.add_argument("--smoke", action="store_true", help="30 creations, 3 verifiers, 3 signers")
     args = parser.parse_args(argv)
     if args.smoke:
-        args.creations, args.verifiers, args.warmup = 30, 3, 5
-    if min(args.creations, args.workers, args.verifiers) < 1 or args.warmup < 0:
-        parser.error("--creations, --workers and --verifiers must be at least 1, --warmup >= 0")
+        args.creations, args.verifiers, args.warmup, args.signers = 30, 3, 5, 3
+    if min(args.creations, args.workers, args.verifiers) < 1 or min(args.warmup, args.signers) < 0:
+        parser.error(
+            "--creations, --workers and --verifiers must be at least 1, --warmup and --signers >= 0"
+        )
     return args
 
 
@@ -70,6 +84,8 @@ class Phase:
     creations: list[float] = field(default_factory=list)
     checks: list[tuple[float, float]] = field(default_factory=list)  # (ended at, took)
     probes: list[tuple[float, float]] = field(default_factory=list)  # GET /healthz, the same
+    signins: list[tuple[float, float]] = field(default_factory=list)  # sign-ins, the same
+    busy: int = 0  # sign-ins refused with 503
     start: float = 0.0
     end: float = 0.0
     server_cpu_s: float = 0.0
@@ -116,6 +132,21 @@ class Ivr:
             raise RuntimeError(f"POST {path} -> {response.status_code}: {response.text[:300]}")
         return took
 
+    async def sign_in(self, http: httpx.AsyncClient, username: str) -> float | None:
+        """A demo login's sign-in: its time in seconds, or None when refused as busy (503)."""
+        began = time.perf_counter()
+        response = await http.post(
+            "/api/auth/token",
+            data={"username": username, "password": "demo"},
+            headers={"authorization": ""},
+        )
+        took = time.perf_counter() - began
+        if response.status_code == 503:
+            return None
+        if response.status_code != 200:
+            raise RuntimeError(f"POST /api/auth/token -> {response.status_code}: {response.text}")
+        return took
+
     async def probe(self, http: httpx.AsyncClient) -> float:
         """GET /healthz, which touches no database: the event loop's own delay."""
         began = time.perf_counter()
@@ -142,8 +173,11 @@ async def create_calls(ivr: Ivr, *, total: int, workers: int) -> list[float]:
     return times
 
 
-async def measure(ivr: Ivr, server: Server, args: argparse.Namespace, *, verifiers: int) -> Phase:
-    """One phase: the creations, with that many PIN checks running in a loop meanwhile."""
+async def measure(
+    ivr: Ivr, server: Server, args: argparse.Namespace, *, verifiers: int, signers: int = 0
+) -> Phase:
+    """One phase: the creations, with that many PIN checks and sign-ins running in a loop
+    meanwhile."""
     phase = Phase()
     stop = asyncio.Event()
     warm = asyncio.Event()
@@ -157,6 +191,16 @@ async def measure(ivr: Ivr, server: Server, args: argparse.Namespace, *, verifie
                 if len(phase.checks) >= verifiers:
                     warm.set()
 
+    async def signer(number: int) -> None:
+        async with ivr.client() as http:
+            while not stop.is_set():
+                took = await ivr.sign_in(http, SIGNERS[number % len(SIGNERS)])
+                if took is None:
+                    phase.busy += 1
+                    await asyncio.sleep(1)  # the Retry-After the server gives
+                else:
+                    phase.signins.append((time.perf_counter(), took))
+
     async def prober() -> None:
         async with ivr.client() as http:
             while not stop.is_set():
@@ -168,6 +212,8 @@ async def measure(ivr: Ivr, server: Server, args: argparse.Namespace, *, verifie
         group.create_task(prober())
         for _ in range(verifiers):
             group.create_task(verifier())
+        for number in range(signers):
+            group.create_task(signer(number))
         if verifiers:
             # As many checks done as there are verifiers: all of them are running.
             await asyncio.wait_for(warm.wait(), TIMEOUT_S * 2)
@@ -192,13 +238,34 @@ async def run(args: argparse.Namespace, server: Server, ivr_key: str) -> dict[st
     load_before = load()
     alone = await measure(ivr, server, args, verifiers=0)
     checked = await measure(ivr, server, args, verifiers=args.verifiers)
+    flooded = (
+        await measure(ivr, server, args, verifiers=args.verifiers, signers=args.signers)
+        if args.signers
+        else None
+    )
     a, b = summary_ms(alone.creations), summary_ms(checked.creations)
     checks = checked.within(checked.checks)
+    signed: dict[str, Any] | None = None
+    if flooded is not None:
+        flooded_checks, signins = flooded.within(flooded.checks), flooded.within(flooded.signins)
+        signed = {
+            "creations": summary_ms(flooded.creations),
+            "checks": len(flooded_checks),
+            "check": summary_ms(flooded_checks) if flooded_checks else None,
+            "signins": len(signins),
+            "signin": summary_ms(signins) if signins else None,
+            "busy": flooded.busy,
+            "healthz_p50_ms": summary_ms(flooded.within(flooded.probes))["p50_ms"],
+            "server_cores": flooded.cores_busy(flooded.server_cpu_s),
+            "wall_s": round(flooded.end - flooded.start, 2),
+        }
     return {
         "alone": a,
         "with_checks": b,
         "checks": len(checks),
         "check_p50_ms": summary_ms(checks)["p50_ms"] if checks else None,
+        "check_p90_ms": summary_ms(checks)["p90_ms"] if checks else None,
+        "with_signins": signed,
         "healthz_p50_ms": [summary_ms(p.within(p.probes))["p50_ms"] for p in (alone, checked)],
         "ratio_p50": round(b["p50_ms"] / a["p50_ms"], 2),
         "server_cores": [p.cores_busy(p.server_cpu_s) for p in (alone, checked)],
@@ -272,6 +339,20 @@ def main(argv: list[str] | None = None) -> int:
         f"the server used {on_server[0]} and {on_server[1]}, this client {on_client[0]} and "
         f"{on_client[1]}; GET /healthz p50 {healthz[0]} and {healthz[1]} ms"
     )
+    signed = result["with_signins"]
+    if signed is not None:
+        c, check, signin = signed["creations"], signed["check"] or {}, signed["signin"] or {}
+        print(
+            f"  (c) (b) with {args.signers:>2} signers: creations p50 {c['p50_ms']} ms, "
+            f"p99 {c['p99_ms']}\n"
+            f"  PIN checks: (b) {result['checks']}, p50 {result['check_p50_ms']} ms, "
+            f"p90 {result['check_p90_ms']}; (c) {signed['checks']}, p50 {check.get('p50_ms')} ms, "
+            f"p90 {check.get('p90_ms')}\n"
+            f"  sign-ins during (c): {signed['signins']}, p50 {signin.get('p50_ms')} ms, "
+            f"p90 {signin.get('p90_ms')}; refused as busy: {signed['busy']}; "
+            f"{signed['wall_s']} s, server {signed['server_cores']} cores, "
+            f"GET /healthz p50 {signed['healthz_p50_ms']} ms"
+        )
     return 0
 
 

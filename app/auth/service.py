@@ -3,10 +3,8 @@ user's row can revoke."""
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import os
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
@@ -17,6 +15,8 @@ from argon2.exceptions import InvalidHashError, VerificationError
 
 if TYPE_CHECKING:
     from app.users.models import User
+
+from app.auth.hashing import HashingThreads, Priority
 
 # OWASP's argon2id minimum (19 MiB, 2 passes): slow for an attacker, tens of ms for us.
 _hasher = PasswordHasher(time_cost=2, memory_cost=19456, parallelism=1)
@@ -37,22 +37,28 @@ def verify_secret(secret_hash: str | None, secret: str) -> bool:
 
 
 @functools.cache
-def _hashing_threads() -> ThreadPoolExecutor:
+def hashing_threads() -> HashingThreads:
     """Where argon2 runs: off the event loop, and on all cores but one, so that a burst of
-    sign-ins or PIN checks waits its turn here instead of taking the CPU from the calls."""
-    return ThreadPoolExecutor(max(1, (os.cpu_count() or 2) - 1), thread_name_prefix="argon2")
+    sign-ins or PIN checks waits its turn here instead of taking the CPU from the calls; PIN
+    checks first (app/auth/hashing.py)."""
+    return HashingThreads(max(1, (os.cpu_count() or 2) - 1))
 
 
 # Call these with no transaction open: on SQLite a transaction holds the one connection that
 # every request waits for.
 async def hash_secret_async(secret: str) -> str:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_hashing_threads(), hash_secret, secret)
+    """A new user's password or customer's PIN, hashed."""
+    return await hashing_threads().run(Priority.PEOPLE, hash_secret, secret)
 
 
 async def verify_secret_async(secret_hash: str | None, secret: str) -> bool:
-    loop = asyncio.get_running_loop()
-    return await loop.run_in_executor(_hashing_threads(), verify_secret, secret_hash, secret)
+    """A PIN check of the phone tree, taken before any sign-in waiting."""
+    return await hashing_threads().run(Priority.PIN, verify_secret, secret_hash, secret)
+
+
+async def verify_password_async(password_hash: str | None, password: str) -> bool:
+    """A sign-in's password check, after any PIN check waiting."""
+    return await hashing_threads().run(Priority.PEOPLE, verify_secret, password_hash, password)
 
 
 @dataclass(frozen=True, slots=True)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Depends, Path, Response, status
+from fastapi import APIRouter, Depends, Path, Request, Response, status
 from fastapi.security import OAuth2PasswordRequestForm
 
 from app.auth.service import create_token, hash_secret_async
@@ -21,9 +21,14 @@ router = APIRouter(prefix="/api", tags=["users"])
 UserId = Annotated[int, Path(ge=1, le=2_147_483_647)]
 
 
-@router.post("/auth/token", response_model=Token, responses=refusals(401))
-async def token(uow: Uow, form: Annotated[OAuth2PasswordRequestForm, Depends()]) -> Token:
-    user = await service.authenticate(uow, username=form.username, password=form.password)
+@router.post("/auth/token", response_model=Token, responses=refusals(401, 429, 503))
+async def token(
+    uow: Uow, request: Request, form: Annotated[OAuth2PasswordRequestForm, Depends()]
+) -> Token:
+    client = request.client.host if request.client else None
+    async with uow.ctx.signins.attempt(form.username, client) as attempt:
+        user = await service.authenticate(uow, username=form.username, password=form.password)
+        attempt.ok = user is not None
     if user is None:
         raise Unauthorized("wrong username or password")
     secret = uow.ctx.settings.secret_key

@@ -8,7 +8,7 @@ from typing import Literal
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
-from app.auth.service import verify_secret_async
+from app.auth.service import verify_password_async
 from app.calls import repository as calls
 from app.db import DbSession, utcnow
 from app.errors import Conflict, Invalid, NotFound
@@ -24,7 +24,7 @@ async def authenticate(uow: UnitOfWork, *, username: str, password: str) -> User
     SQLite it would hold the only connection meanwhile, and every call would wait."""
     async with uow.outside() as session:
         user = await users.get_by_username(session, username)
-    ok = await verify_secret_async(user.password_hash if user else None, password)
+    ok = await verify_password_async(user.password_hash if user else None, password)
     # A disabled user is refused as a wrong password is: the answer tells nobody which it was.
     ok = ok and user is not None and user.disabled_at is None
     if not ok:
