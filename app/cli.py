@@ -133,6 +133,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
     import uvicorn
 
     from app.main import create_app
+    from app.server import server_config
 
     settings = _settings()
     if not _port_is_free(args.host, args.port):
@@ -163,14 +164,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  A caller:   tellonce ivr --server {base} --from +15551230001\n",
             flush=True,
         )
-    app = create_app(settings)
-    uvicorn.run(
-        app,
-        host=args.host,
-        port=args.port,
-        log_level=args.log_level,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
+    config = server_config(
+        create_app(settings), settings, host=args.host, port=args.port, log_level=args.log_level
     )
+    uvicorn.Server(config).run()
     return 0
 
 

@@ -60,6 +60,15 @@ class Settings(BaseSettings):
     # per recipient of every event, to save bandwidth a console on the centre's LAN does not lack
     # (docs/BENCHMARKS.md has the figures).
     ws_per_message_deflate: bool = False
+    # HTTP limits, set for a server exposed to clients directly (docs/DEPLOY.md). The largest
+    # legitimate body (a handoff, a note) is a few KiB, and a JWT makes the largest header.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    keep_alive_s: int = Field(default=5, ge=1)
+    # Above the 10,000 consoles' websockets one instance holds, with room for their requests.
+    max_connections: int = Field(default=20_000, ge=1)
 
     @field_validator("database_url")
     @classmethod

@@ -251,14 +251,21 @@ class LiveServer:
 
 def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveServer:
     from app.main import create_app
+    from app.server import server_config
 
     settings = make_settings(db_url, **overrides)
     if demo:
         # Cheap on a copy of the demo template: what is there already is skipped, not hashed.
         load_demo(settings)
     port = free_port()
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=port, log_level="warning", lifespan="on"
+    # The same uvicorn settings as `tellonce serve`: its limits and timeouts hold in every test.
+    config = server_config(
+        create_app(settings),
+        settings,
+        host="127.0.0.1",
+        port=port,
+        log_level="warning",
+        lifespan="on",
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
