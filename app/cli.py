@@ -135,6 +135,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     from app.logs import server_log_config
     from app.main import create_app
+    from app.server import server_config
 
     settings = _settings()
     log_config = server_log_config(settings, level=args.log_level)
@@ -169,17 +170,15 @@ def cmd_serve(args: argparse.Namespace) -> int:
             f"  A caller:   tellonce ivr --server {base} --from +15551230001\n",
             flush=True,
         )
-    app = create_app(settings)
-    uvicorn.run(
-        app,
+    config = server_config(
+        create_app(settings),
+        settings,
         host=args.host,
         port=args.port,
         log_level=args.log_level,
         log_config=log_config,
-        ws_per_message_deflate=settings.ws_per_message_deflate,
-        # A larger message is refused (1009) before it is buffered whole, not after.
-        ws_max_size=settings.ws_max_message_bytes,
     )
+    uvicorn.Server(config).run()
     return 0
 
 

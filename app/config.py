@@ -115,6 +115,15 @@ class Settings(BaseSettings):
     signin_window_s: int = Field(default=300, ge=1, le=86_400)
     # Sign-ins checked or waiting for a password hash at once on this instance; past it, 503.
     signin_max_pending: int = Field(default=100, ge=1, le=10_000)
+    # HTTP limits, set for a server exposed to clients directly (docs/DEPLOY.md). The largest
+    # legitimate body (a handoff, a note) is a few KiB, and a JWT makes the largest header.
+    max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
+    body_timeout_s: float = Field(default=30.0, gt=0)
+    max_header_bytes: int = Field(default=32 * 1024, ge=4096)
+    header_timeout_s: float = Field(default=10.0, gt=0)
+    keep_alive_s: int = Field(default=5, ge=1)
+    # Above the 10,000 consoles' websockets one instance holds, with room for their requests.
+    max_connections: int = Field(default=20_000, ge=1)
 
     @field_validator("database_url")
     @classmethod

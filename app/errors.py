@@ -11,6 +11,8 @@ from sqlalchemy.exc import DBAPIError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from app.headers import SECURITY_HEADERS
+
 log = logging.getLogger("tellonce")
 
 
@@ -139,4 +141,8 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(Exception)
     async def _unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unexpected error on %s %s", request.method, request.url.path)
-        return JSONResponse({"detail": "internal error"}, status_code=500)
+        # Sent from outside the app's middleware (Starlette's ServerErrorMiddleware), so
+        # SecurityHeaders never sees it.
+        return JSONResponse(
+            {"detail": "internal error"}, status_code=500, headers=dict(SECURITY_HEADERS)
+        )

@@ -40,6 +40,7 @@ WHY: dict[int, str] = {
     403: "The right credential for the wrong role: a user token on an IVR route, the IVR key "
     "or an agent on a route that is not theirs.",
     404: "No such object, or one the caller may not see.",
+    408: "The body did not arrive in time.",
     409: "The object is not in a state that allows this.",
     413: "The body is larger than the server takes.",
     422: "Malformed input, or a value that names nothing here.",
@@ -126,7 +127,7 @@ def _implied(route: APIRoute, *, credential: object, database: Callable[..., Any
     if route.dependant.path_params:
         implied.append(404)
     if route.body_field is not None:
-        implied += [400, 413]
+        implied += [400, 408, 413]
     if _has_input(route.dependant):
         implied.append(422)
     if database in calls:

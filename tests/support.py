@@ -252,22 +252,23 @@ class LiveServer:
 def start_server(db_url: str, *, demo: bool = True, **overrides: Any) -> LiveServer:
     from app.logs import server_log_config
     from app.main import create_app
+    from app.server import server_config
 
     settings = make_settings(db_url, **overrides)
     if demo:
         # Cheap on a copy of the demo template: what is there already is skipped, not hashed.
         load_demo(settings)
     port = free_port()
-    # Logged as `tellonce serve` logs (app/cli.py), warnings and errors only.
-    config = uvicorn.Config(
+    # The same uvicorn settings as `tellonce serve`: its limits and timeouts hold in every test,
+    # and it logs as `tellonce serve` logs (app/cli.py), warnings and errors only.
+    config = server_config(
         create_app(settings),
+        settings,
         host="127.0.0.1",
         port=port,
         log_level="warning",
         log_config=server_log_config(settings, level="warning"),
         lifespan="on",
-        # As `tellonce serve` starts it (app/cli.py).
-        ws_max_size=settings.ws_max_message_bytes,
     )
     server = _Server(config)
     thread = threading.Thread(target=server.run, name=f"uvicorn-{port}", daemon=True)
