@@ -89,7 +89,8 @@ def _framing(scope: Scope) -> tuple[int | None, bool]:
 
 
 async def _refuse(scope: Scope, receive: Receive, send: Send, status: int, detail: str) -> None:
-    # The rest of the body is never read. Not `Connection: close`: uvicorn would close at once
-    # on unread data, the kernel would reset the connection and the client could lose this
-    # answer; the server's protocol drains the rest for a bounded time instead (app/server.py).
+    # The app never reads the rest of the body; uvicorn reads and drops it, and the connection
+    # goes on. Not `Connection: close`: uvicorn would close at once on unread data, the kernel
+    # would reset the connection and the client could lose this answer. A rest that does not
+    # come in time ends the connection (app/server.py, on_response_complete).
     await JSONResponse({"detail": detail}, status_code=status)(scope, receive, send)

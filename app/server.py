@@ -138,6 +138,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         # Once a request has reached the app, an answer of the guard's own could cut into one
         # of the app's: later refusals close the connection without a word.
         self._guard_served = False
+        self._guard_answered = False
         if not self.guard.admit(self):
             detail = "the server is at its connection limit; try again"
             transport.write(raw_response(503, detail, *RETRY))
@@ -182,15 +183,23 @@ class GuardedHttpProtocol(HttpToolsProtocol):
         super().on_message_complete()
         self._guard_state = "received"
         self.guard.idle.pop(self, None)  # being answered
+        if self._guard_answered:
+            # The rest of a body answered early has come: the connection is idle, as usual.
+            self._cancel_timer()
+            self.guard.idle[self] = None
 
     def on_response_complete(self) -> None:
         super().on_response_complete()
         if self._guard_transport.is_closing() or self not in self.guard.http:
             return
+        self._guard_answered = True
         if self._guard_state == "body":
-            # Answered before its body was all sent (BodyLimit's 413 or 408): the rest is never
-            # read, so the connection cannot carry another request.
-            self._linger()
+            # Answered before its body was all sent (a 401 before the body was read, BodyLimit's
+            # 413 or 408): uvicorn reads and drops the rest, and the connection then carries the
+            # client's next request as usual, since the answer did not say it would close. A
+            # rest that does not come within LINGER_S ends the connection.
+            self._cancel_timer()
+            self._guard_timer = asyncio.get_running_loop().call_later(LINGER_S, self.drop)
         elif self._guard_state == "received":
             self.guard.idle[self] = None  # kept alive for the next request
 
@@ -227,6 +236,7 @@ class GuardedHttpProtocol(HttpToolsProtocol):
 
     def _start_request(self) -> None:
         self._guard_state = "headers"
+        self._guard_answered = False
         self._guard_header_bytes = 0
         self.guard.idle.pop(self, None)
         self.guard.idle[self] = None

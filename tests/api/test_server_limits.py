@@ -235,3 +235,32 @@ async def test_when_no_connection_can_make_room_a_new_one_gets_503_until_one_end
     finally:
         for ws in sockets:
             await ws.close()
+
+
+async def test_a_connection_answered_before_its_body_was_sent_carries_the_next_request(
+    server: LiveServer,
+) -> None:
+    """A refusal that needs no body (413 here, said from Content-Length alone) is answered as soon
+    as the headers are in; the body still on its way is read and dropped, and the connection,
+    whose answer did not say it would close, serves the client's next request as keep-alive
+    promises."""
+    body = b'{"text": "' + b"n" * (2 * MiB) + b'"}'
+    reader, writer = await asyncio.open_connection("127.0.0.1", port_of(server))
+    try:
+        writer.write(
+            b"POST /api/calls/1/notes HTTP/1.1\r\nHost: t\r\nContent-Type: application/json\r\n"
+            b"Content-Length: %d\r\n\r\n" % len(body)
+        )
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+        assert head.startswith(b"HTTP/1.1 413"), head
+        assert b"connection: close" not in head.lower()
+        length = int(head.lower().split(b"content-length: ")[1].split(b"\r\n")[0])
+        await asyncio.wait_for(reader.readexactly(length), DEADLINE)
+        writer.write(body)
+        writer.write(b"GET /healthz HTTP/1.1\r\nHost: t\r\n\r\n")
+        await writer.drain()
+        head = await asyncio.wait_for(reader.readuntil(b"\r\n\r\n"), DEADLINE)
+        assert head.startswith(b"HTTP/1.1 200"), head
+    finally:
+        writer.close()
