@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import sqlite3
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import make_url
+from sqlalchemy import Date, bindparam, text
+from sqlalchemy.ext.asyncio import create_async_engine
 from support import Api
 
 
@@ -141,11 +141,15 @@ async def test_supervisors_list_overdue_promises(api: Api, ws: Any) -> None:
     assert r.status_code == 200 and r.json() == []
     (open_one,) = (await api.http.get("/api/promises", headers=sup)).json()
     assert open_one["text"] == "Refund the fee" and not open_one["overdue"]
-    # A week passes (the promise's day is moved back in the database file itself).
-    path = make_url(api.live.settings.database_url).database
-    assert path is not None
-    with sqlite3.connect(path) as db:
-        db.execute("UPDATE promises SET due = date('now', '-7 days')")
+    # A week passes (the promise's day is moved back in the database itself).
+    engine = create_async_engine(api.live.settings.database_url)
+    try:
+        async with engine.begin() as conn:
+            week_ago = (datetime.now(UTC) - timedelta(days=7)).date()
+            move = text("UPDATE promises SET due = :due").bindparams(bindparam("due", type_=Date))
+            await conn.execute(move, {"due": week_ago})
+    finally:
+        await engine.dispose()
     (late,) = (await api.http.get("/api/promises?overdue=true", headers=sup)).json()
     assert late["id"] == open_one["id"] and late["overdue"]
     r = await api.http.get("/api/promises", headers=await api.login("alice"))
