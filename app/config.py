@@ -90,6 +90,8 @@ class Settings(BaseSettings):
     max_note_chars: int = Field(default=2000, ge=1, le=4000)
     max_steps_per_call: int = Field(default=200, ge=1, le=1000)
     max_transfers_per_call: int = Field(default=50, ge=1, le=500)
+    # Times agents may record asking again for what the phone tree collected, on one call.
+    max_asked_again_per_call: int = Field(default=20, ge=1, le=200)
     # At least 64 KiB: the phone tree's half must hold the largest handoff the schema allows.
     max_call_context_bytes: int = Field(default=64 * 1024, ge=64 * 1024, le=1024 * 1024)
     # A call still in the phone tree with no word from it for this long is abandoned: the phone

@@ -31,6 +31,7 @@ from app.headers import SecurityHeaders
 from app.limits import BodyLimit
 from app.logs import RequestIdMiddleware
 from app.openapi import document_errors
+from app.promises.router import router as promises_router
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
 from app.realtime.router import router as ws_router
@@ -95,9 +96,10 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(customers_router)
     app.include_router(ws_router)
     app.include_router(audit_router)
+    app.include_router(promises_router)
     document_errors(
         app,
-        [calls_router, users_router, customers_router, audit_router],
+        [calls_router, users_router, customers_router, audit_router, promises_router],
         credential=bearer,
         database=get_uow,
     )

@@ -1,13 +1,15 @@
 """Every ORM model, imported in one place for Alembic and create_all."""
 
 from app.audit.models import AuditEntry
-from app.calls.models import Call, CallAgent, IvrStep, Note, Transfer
+from app.calls.models import AskedAgain, Call, CallAgent, IvrStep, Note, Transfer
 from app.customers.models import Customer, CustomerPhone, VerificationFailure
 from app.db import Base
+from app.promises.models import Promise
 from app.realtime.models import Counter, Event
 from app.users.models import User
 
 __all__ = [
+    "AskedAgain",
     "AuditEntry",
     "Base",
     "Call",
@@ -18,6 +20,7 @@ __all__ = [
     "Event",
     "IvrStep",
     "Note",
+    "Promise",
     "Transfer",
     "User",
     "VerificationFailure",

@@ -20,13 +20,15 @@ class Grown(StrEnum):
     notes = "notes"
     steps = "steps"
     transfers = "transfers"
+    asked_again = "asked_again"
 
 
 # What a call's context may gain after the last addition checked against its budget: a customer
-# bound by a verification, that customer's earlier calls, the call's own single fields (a state,
-# times, a wrap). All of them at their largest fit (tests/unit/test_bounds.py), so no event about
+# bound by a verification, with their effort sum; that customer's earlier calls with their last
+# notes cut short, and promises (at most context.PROMISES); the call's own single fields (a
+# state, times, a wrap, its effort). All of them at their largest fit (tests/unit/test_bounds.py), so no event about
 # a call carries more than TELLONCE_MAX_CALL_CONTEXT_BYTES plus this.
-SLACK_BYTES = 4096
+SLACK_BYTES = 28 * 1024
 
 
 def phone_tree_share(settings: Settings) -> int:
@@ -46,6 +48,11 @@ def check(settings: Settings, found: CallContext, data: str, grew: Collection[Gr
     if Grown.transfers in grew and len(found.transfers) > settings.max_transfers_per_call:
         raise Conflict(
             f"the call was transferred {settings.max_transfers_per_call} times, "
+            "the most a call keeps"
+        )
+    if Grown.asked_again in grew and len(found.asked_again) > settings.max_asked_again_per_call:
+        raise Conflict(
+            f"the call has {settings.max_asked_again_per_call} fields asked again, "
             "the most a call keeps"
         )
     if Grown.steps in grew and len(found.ivr_path) > settings.max_steps_per_call:

@@ -14,6 +14,7 @@ from app.db import Base, EnumText, utcnow
 __all__ = [
     "ESCALATIONS",
     "FINAL_STATES",
+    "AskedAgain",
     "Call",
     "CallAgent",
     "CallState",
@@ -83,6 +84,20 @@ class Call(Base):
     # still in the tree after TELLONCE_IVR_SILENCE_S without one is abandoned, since the tree
     # that held it went away (a crash, a lost connection) without hanging up.
     ivr_active_at: Mapped[datetime | None] = mapped_column(default=None)
+    # What the call cost the caller beyond its own rows (app/calls/effort.py): offers made to
+    # agents, and moves to escalations (the phone tree's handoff there included). effort_score
+    # is the score, kept once the call is over, for the customer's history and their sum.
+    offers: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    escalations: Mapped[int] = mapped_column(default=0, server_default=text("0"))
+    effort_score: Mapped[float | None] = mapped_column(Float, default=None)
+    # The customer's earlier call about the same intent within 7 days, and the agent who
+    # handled it: offered the call first when available and skilled (routing.match).
+    repeat_of: Mapped[int | None] = mapped_column(
+        ForeignKey("calls.id", ondelete="SET NULL"), default=None
+    )
+    prefer_agent_id: Mapped[int | None] = mapped_column(
+        ForeignKey("users.id", ondelete="SET NULL"), default=None
+    )
 
     def start_waiting(self, now: datetime) -> None:
         self.waiting_since = now - timedelta(seconds=self.waited_s)
@@ -148,4 +163,17 @@ class Transfer(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
     note: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class AskedAgain(Base):
+    """An agent had to ask the caller for something the phone tree had collected already."""
+
+    __tablename__ = "asked_again"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    call_id: Mapped[int] = mapped_column(ForeignKey("calls.id", ondelete="CASCADE"), index=True)
+    # A key of the call's collected answers, or "identity".
+    field: Mapped[str] = mapped_column(String(64))
+    agent_id: Mapped[int | None] = mapped_column(ForeignKey("users.id", ondelete="SET NULL"))
     at: Mapped[datetime] = mapped_column(default=utcnow)

@@ -31,7 +31,7 @@ from sqlalchemy.dialects.postgresql import insert as pg_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import aliased
 
-from app.calls.models import Call, CallAgent, IvrStep, Note, Transfer
+from app.calls.models import AskedAgain, Call, CallAgent, IvrStep, Note, Transfer
 from app.calls.states import ACTIVE_STATES, FINAL_STATES, CallState
 from app.db import DbSession, dialect_name, get_by_pk, get_locked, utcnow
 from app.users.models import User
@@ -63,6 +63,29 @@ def add_note(session: DbSession, note: Note) -> None:
 
 def add_transfer(session: DbSession, transfer: Transfer) -> None:
     session.add(transfer)
+
+
+def add_asked_again(session: DbSession, asked: AskedAgain) -> None:
+    session.add(asked)
+
+
+_ASKED_BEFORE = (
+    select(AskedAgain.at)
+    .where(
+        AskedAgain.call_id == bindparam("call_id"),
+        AskedAgain.field == bindparam("field"),
+        AskedAgain.agent_id == bindparam("agent_id"),
+    )
+    .limit(1)
+)
+
+
+async def asked_before(
+    session: DbSession, *, call_id: int, field: str, agent_id: int
+) -> datetime | None:
+    """When the agent recorded asking for the field on the call again, if they did."""
+    params = {"call_id": call_id, "field": field, "agent_id": agent_id}
+    return await session.scalar(_ASKED_BEFORE, params)
 
 
 _RECORD_AGENT = {
@@ -239,11 +262,12 @@ _SOURCE, _TARGET, _BY = aliased(User), aliased(User), aliased(User)
 
 
 def _trail() -> CompoundSelect[*tuple[Any, ...]]:
-    """The calls' IVR steps, notes and transfers in one statement, oldest first, with the names
-    of the people they name. Rows: kind ('step', 'note' or 'transfer'), call_id, at, id, then
-    a, b, c (node, prompt, input | text | to_queue, note), then three (user id, display name)
-    pairs (a note's author | a transfer's from and to agents and the supervisor who made it),
-    NULL where a kind has none."""
+    """The calls' IVR steps, notes, transfers and fields asked again in one statement, oldest
+    first, with the names of the people they name. Rows: kind ('step', 'note', 'transfer' or
+    'asked'), call_id, at, id, then a, b, c (node, prompt, input | text | to_queue, note |
+    field), then three (user id, display name) pairs (a note's author | a transfer's from and
+    to agents and the supervisor who made it | the agent who asked, with no name), NULL where
+    a kind has none."""
     no_text, no_id = null().cast(Text), null().cast(Integer)
     steps = select(
         literal("step"),
@@ -291,7 +315,12 @@ def _trail() -> CompoundSelect[*tuple[Any, ...]]:
         .outerjoin(_BY, _BY.id == Transfer.by_id)
         .where(Transfer.call_id.in_(_CALL_IDS))
     )  # fmt: skip
-    return union_all(steps, notes, transfers).order_by(text("3"), text("4"))
+    asked = select(
+        literal("asked"), AskedAgain.call_id, AskedAgain.at, AskedAgain.id,
+        AskedAgain.field.cast(Text), no_text, no_text,
+        AskedAgain.agent_id, no_text, no_id, no_text, no_id, no_text,
+    ).where(AskedAgain.call_id.in_(_CALL_IDS))  # fmt: skip
+    return union_all(steps, notes, transfers, asked).order_by(text("3"), text("4"))
 
 
 _TRAIL = _trail()
@@ -350,3 +379,93 @@ async def history(
     """Each customer's newest calls in a final state, at most per_customer each, newest first."""
     params = {"customer_ids": list(customer_ids), "per_customer": per_customer}
     return (await session.scalars(_HISTORY, params)).all()
+
+
+def _last_notes() -> Select[int, str, datetime, int | None, str]:
+    """The newest note of each call, with its author's name."""
+    rank = (
+        func.row_number()
+        .over(partition_by=Note.call_id, order_by=(Note.at.desc(), Note.id.desc()))
+        .label("rank")
+    )
+    ranked = select(Note.id, rank).where(Note.call_id.in_(_CALL_IDS)).subquery()
+    return (
+        select(Note.call_id, Note.text, Note.at, Note.author_id, User.display_name)
+        .join(ranked, ranked.c.id == Note.id)
+        .outerjoin(User, User.id == Note.author_id)
+        .where(ranked.c.rank == 1)
+    )
+
+
+_LAST_NOTES = _last_notes()
+
+
+async def last_notes(
+    session: DbSession, call_ids: Collection[int]
+) -> Sequence[tuple[int, str, datetime, int | None, str | None]]:
+    """(call_id, text, at, author id, author name) of each call's newest note."""
+    if not call_ids:
+        return []
+    rows = (await session.execute(_LAST_NOTES, {"ids": list(call_ids)})).all()
+    return [(int(c), str(t), a, p, n) for c, t, a, p, n in rows]
+
+
+_EFFORT_TOTALS = (
+    select(Call.customer_id, func.count(), func.sum(Call.effort_score))
+    .where(
+        Call.customer_id.in_(bindparam("customer_ids", expanding=True)),
+        Call.effort_score.is_not(None),
+    )
+    .group_by(Call.customer_id)
+)
+
+
+async def effort_totals(
+    session: DbSession, customer_ids: Collection[int]
+) -> dict[int, tuple[int, float]]:
+    """customer -> (calls over with a score, the sum of their scores)."""
+    params = {"customer_ids": sorted(customer_ids)}
+    rows = (await session.execute(_EFFORT_TOTALS, params)).all()
+    return {int(c): (int(n), float(total or 0.0)) for c, n, total in rows}
+
+
+_EARLIER_ABOUT = (
+    select(Call)
+    .where(
+        Call.customer_id == bindparam("customer_id"),
+        Call.intent == bindparam("intent"),
+        Call.id != bindparam("id"),
+        Call.state.in_(FINAL_STATES),
+        Call.created_at >= bindparam("since"),
+    )
+    .order_by(Call.created_at.desc(), Call.id.desc())
+    .limit(1)
+)
+
+
+async def earlier_about(
+    session: DbSession, *, call: Call, intent: str, since: datetime
+) -> Call | None:
+    """The customer's newest call about the intent since `since` that is over, other than call."""
+    params = {"customer_id": call.customer_id, "intent": intent, "id": call.id, "since": since}
+    return await session.scalar(_EARLIER_ABOUT, params)
+
+
+# The states in which a call is an agent's now: on offer to them, talking, or wrapping up.
+SERVING_STATES = (CallState.offered, CallState.connected, CallState.wrapup)
+_SERVES = (
+    select(Call.id)
+    .where(
+        Call.agent_id == bindparam("agent_id"),
+        Call.customer_id == bindparam("customer_id"),
+        Call.state.in_(SERVING_STATES),
+    )
+    .limit(1)
+)
+
+
+async def serving(session: DbSession, *, agent_id: int, customer_id: int) -> int | None:
+    """The call of the customer that the agent has on offer, on the line or in wrap-up now."""
+    params = {"agent_id": agent_id, "customer_id": customer_id}
+    found = await session.scalar(_SERVES, params)
+    return None if found is None else int(found)

@@ -4,11 +4,13 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from fastapi import APIRouter, Path, Query, status
+from fastapi import APIRouter, Path, Query, Response, status
 from pydantic import BaseModel
 
 from app.calls import bounds, service
 from app.calls.schemas import (
+    AskedAgainIn,
+    AskedAgainOut,
     AssignIn,
     CallContext,
     CallCreate,
@@ -108,7 +110,7 @@ async def list_calls(
 
 @router.get("/calls/{call_id}", response_model=CallContext)
 async def get_call(uow: Uow, user: CurrentUser, call_id: CallId) -> CallContext:
-    call = await service.visible(uow, call_id=call_id, user=user)
+    call = await service.readable(uow, call_id=call_id, user=user)
     return await service.context.one(uow.session, call)
 
 
@@ -134,6 +136,23 @@ async def add_note(uow: Uow, user: CurrentUser, call_id: CallId, body: NoteIn) -
     bounds.check_note(uow.ctx.settings, body.text, "text")
     call = await service.visible(uow, call_id=call_id, user=user)
     return await service.add_note(uow, call=call, user=user, data=body)
+
+
+@router.post(
+    "/calls/{call_id}/asked-again",
+    response_model=AskedAgainOut,
+    status_code=status.HTTP_201_CREATED,
+    responses={200: {"model": AskedAgainOut}, **refusals(409)},
+)
+async def asked_again(
+    uow: Uow, user: CurrentUser, call_id: CallId, body: AskedAgainIn, response: Response
+) -> AskedAgainOut:
+    """201 when recorded; 200 when this agent had recorded that field on the call already."""
+    call = await service.visible(uow, call_id=call_id, user=user)
+    entry, new = await service.asked_again(uow, call=call, user=user, data=body)
+    if not new:
+        response.status_code = status.HTTP_200_OK
+    return entry
 
 
 @router.post("/calls/{call_id}/transfer", response_model=CallContext, responses=refusals(409))

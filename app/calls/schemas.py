@@ -9,6 +9,8 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_vali
 
 from app.calls.states import CallState
 from app.customers.schemas import CustomerBrief
+from app.promises.schemas import PromiseIn, PromiseOut
+from app.users.schemas import Person
 from app.validation import E164, Id, Text, Word
 
 Short = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
@@ -111,6 +113,19 @@ class WrapIn(Strict):
     disposition: Literal["resolved", "follow_up", "unresolved"]
     sentiment: Literal["positive", "neutral", "negative"]
     notes: Annotated[str, StringConstraints(strip_whitespace=True, max_length=4000)] | None = None
+    # What was promised and by when: only with disposition follow_up.
+    promise: PromiseIn | None = None
+
+    @model_validator(mode="after")
+    def _promise_follows_up(self) -> WrapIn:
+        if self.promise is not None and self.disposition != "follow_up":
+            raise ValueError("a promise goes with the disposition follow_up")
+        return self
+
+
+class AskedAgainIn(Strict):
+    # A key of the call's collected answers, or "identity".
+    field: Key
 
 
 class AssignIn(Strict):
@@ -131,11 +146,6 @@ class StepOut(BaseModel):
     prompt: str
     input: str | None
     at: datetime
-
-
-class Person(BaseModel):
-    id: int
-    display_name: str
 
 
 class NoteOut(BaseModel):
@@ -165,6 +175,30 @@ class HistoryItem(BaseModel):
     disposition: str | None
     sentiment: str | None
     csat: int | None
+    # The call's effort score (null for calls from before scores were kept), and its last note
+    # cut to HistoryItem.NOTE_CHARS: the earlier notes up front; the whole call is one
+    # GET /api/calls/{id} away for the agent serving the customer.
+    effort: float | None = None
+    last_note: NoteOut | None = None
+
+
+class Effort(BaseModel):
+    """What the call cost the caller (app/calls/effort.py has the score's formula)."""
+
+    ivr_seconds: float
+    ivr_retries: int
+    wait_seconds: float
+    offers: int
+    transfers: int
+    escalations: int
+    asked_again: int
+    score: float
+
+
+class AskedAgainOut(BaseModel):
+    field: str
+    agent_id: int | None
+    at: datetime
 
 
 class CallContext(BaseModel):
@@ -198,6 +232,13 @@ class CallContext(BaseModel):
     # while the call waits (then waiting_since is when that wait began, for a live count).
     wait_s: float | None = None
     waiting_since: datetime | None = None
+    # What the call cost the caller; each time an agent asked for something the phone tree had
+    # collected; the customer's earlier call about the same intent within 7 days; the
+    # customer's promises, open ones first (at most context.PROMISES).
+    effort: Effort | None = None
+    asked_again: list[AskedAgainOut] = []
+    repeat_of: int | None = None
+    promises: list[PromiseOut] = []
 
 
 class EscalationOut(CallContext):

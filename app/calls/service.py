@@ -15,8 +15,10 @@ from app.auth.service import verify_secret_async
 from app.calls import bounds, context
 from app.calls import repository as calls
 from app.calls.bounds import Grown
-from app.calls.models import ESCALATIONS, Call, IvrStep, Note, Transfer
+from app.calls.models import ESCALATIONS, AskedAgain, Call, IvrStep, Note, Transfer
 from app.calls.schemas import (
+    AskedAgainIn,
+    AskedAgainOut,
     CallContext,
     CallCreate,
     EscalationOut,
@@ -38,6 +40,7 @@ from app.calls.states import FINAL_STATES, CallState
 from app.customers import repository as customers
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
+from app.promises import service as promises
 from app.routing import service as routing
 from app.uow import RawJson, UnitOfWork
 from app.users import repository as users
@@ -49,6 +52,9 @@ MAX_TRIES = 3
 LOCK_WINDOW = timedelta(minutes=15)
 LOCK_FOR = timedelta(minutes=15)
 LIST_LIMIT = 500
+# A second call about the same intent within this is a repeat of the first.
+REPEAT_WINDOW = timedelta(days=7)
+IDENTITY = "identity"
 
 
 async def _publish(
@@ -105,6 +111,27 @@ async def visible(uow: UnitOfWork, *, call_id: int, user: User) -> Call:
     ):
         raise NotFound("call not found")
     return call
+
+
+async def readable(uow: UnitOfWork, *, call_id: int, user: User) -> Call:
+    """The call, if the user may read it: what `visible` allows, and for an agent also the
+    earlier calls (over) of the customer of a call the agent has now (on offer, on the line or
+    in wrap-up), so that the agent can open them from the screen pop."""
+    call = await get_locked(uow, call_id)
+    if (
+        user.role == Role.supervisor
+        or call.agent_id == user.id
+        or await calls.seen_by(uow.session, call_id=call.id, agent_id=user.id)
+    ):
+        return call
+    if (
+        call.customer_id is not None
+        and call.state in FINAL_STATES
+        and await calls.serving(uow.session, agent_id=user.id, customer_id=call.customer_id)
+        is not None
+    ):
+        return call
+    raise NotFound("call not found")
 
 
 def _require_mine(call: Call, user: User, *states: CallState) -> None:
@@ -233,6 +260,7 @@ async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
     elif queue == ESCALATIONS:
         reason = "caller_requested"
     call.intent = data.intent
+    await _find_repeat(uow, call)
     call.collected = dict(data.collected)
     call.utterance = data.utterance
     call.escalation_reason = reason
@@ -241,6 +269,7 @@ async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
     call.first_queued_at = utcnow()
     routing.requeue(uow, call, queue=queue)
     if queue == ESCALATIONS:
+        call.escalations += 1
         audit.escalated(uow.session, call, by=audit.Actor.ivr, reason=reason)
     # The offer, if an agent is free, now rather than at the commit: the caller is then told
     # they are next, and a call on offer needs no count of the calls ahead.
@@ -255,6 +284,25 @@ async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
     return QueuedOut(id=call.id, state=CallState.queued, queue=queue, position=position or 1)
 
 
+async def _find_repeat(uow: UnitOfWork, call: Call) -> None:
+    """A second call of the customer about the same intent within REPEAT_WINDOW: remember the
+    first, and the agent who handled it, who is offered this one first (routing.match)."""
+    if call.customer_id is None or call.intent is None:
+        return
+    earlier = await calls.earlier_about(
+        uow.session, call=call, intent=call.intent, since=call.created_at - REPEAT_WINDOW
+    )
+    if earlier is not None:
+        call.repeat_of = earlier.id
+        call.prefer_agent_id = earlier.agent_id if earlier.state == CallState.ended else None
+
+
+async def _final_effort(uow: UnitOfWork, call: Call, found: CallContext) -> None:
+    """The call is over: keep its score for the customer's history and their sum."""
+    if found.effort is not None:
+        call.effort_score = found.effort.score
+
+
 async def hangup(uow: UnitOfWork, *, call: Call) -> CallContext:
     now = utcnow()
     if call.state in (CallState.ivr, CallState.queued, CallState.offered):
@@ -265,7 +313,9 @@ async def hangup(uow: UnitOfWork, *, call: Call) -> CallContext:
         call.hungup_at = call.ended_at = now
         call.agent_id = None
         call.offer_expires_at = None
-        return await _publish(uow, "call.abandoned", call, agent=False)
+        found = await _publish(uow, "call.abandoned", call, agent=False)
+        await _final_effort(uow, call, found)
+        return found
     if call.state == CallState.connected:
         call.move_to(CallState.wrapup)
         call.hungup_at = now
@@ -422,8 +472,9 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         await routing.offer(uow, call, target, now)
     else:
         assert data.queue is not None
-        if data.queue == ESCALATIONS and call.escalation_reason is None:
-            call.escalation_reason = "agent_transfer"
+        if data.queue == ESCALATIONS:
+            call.escalations += 1
+            call.escalation_reason = call.escalation_reason or "agent_transfer"
         _passed_on(call, user.id, now)
         routing.requeue(uow, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
@@ -453,6 +504,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
         ),
     )
     audit.escalated(uow.session, call, by=user, reason=reason)
+    call.escalations += 1
     call.escalation_reason = reason
     call.connected_at = None
     await _free_agent_after(uow, user)
@@ -464,6 +516,8 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
 async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> CallContext:
     _require_mine(call, user, CallState.connected, CallState.wrapup)
     now = utcnow()
+    if data.promise is not None:
+        promises.make(uow.session, call=call, by=user, data=data.promise, now=now)
     if data.notes:
         _add_note(uow, call, user, data.notes, now)
     call.move_to(CallState.ended)
@@ -472,8 +526,42 @@ async def wrap(uow: UnitOfWork, *, call: Call, user: User, data: WrapIn) -> Call
     call.ended_at = now
     call.hungup_at = call.hungup_at or now
     found = await _publish(uow, "call.ended", call, grew=(Grown.notes,) if data.notes else ())
+    await _final_effort(uow, call, found)
     await _free_agent_after(uow, user)
     return found
+
+
+async def asked_again(
+    uow: UnitOfWork, *, call: Call, user: User, data: AskedAgainIn
+) -> tuple[AskedAgainOut, bool]:
+    """The agent on the call had to ask the caller for something the phone tree had collected:
+    one of the call's collected answers, or "identity" on a call the tree verified. The same
+    agent asking for the same field twice is recorded once. Returns the entry, and whether it
+    is new."""
+    _require_mine(call, user, CallState.connected, CallState.wrapup)
+    if data.field == IDENTITY:
+        if not call.verified:
+            raise Invalid(
+                "the phone tree did not verify this caller: asking who they are is not "
+                "asking again",
+                loc=("body", "field"),
+            )
+    elif data.field not in (call.collected or {}):
+        raise Invalid(
+            f"the phone tree collected no {data.field!r} on this call", loc=("body", "field")
+        )
+    found = await calls.asked_before(
+        uow.session, call_id=call.id, field=data.field, agent_id=user.id
+    )
+    if found is not None:
+        return AskedAgainOut(field=data.field, agent_id=user.id, at=found), False
+    entry = AskedAgainOut(field=data.field, agent_id=user.id, at=utcnow())
+    calls.add_asked_again(
+        uow.session,
+        AskedAgain(call_id=call.id, field=entry.field, agent_id=user.id, at=entry.at),
+    )
+    await _publish(uow, "call.updated", call, grew=(Grown.asked_again,))
+    return entry, True
 
 
 # --- the supervisors' routes ------------------------------------------------------------------
@@ -519,8 +607,9 @@ async def move(
     talked = await _take_from_agent(
         uow, call, by=by, to_queue=queue, to_agent=None, note=note, now=now
     )
-    if queue == ESCALATIONS and call.escalation_reason is None:
-        call.escalation_reason = "supervisor_transfer"
+    if queue == ESCALATIONS:
+        call.escalations += 1
+        call.escalation_reason = call.escalation_reason or "supervisor_transfer"
     if talked is not None:
         routing.requeue(uow, call, queue=queue)
         return await _publish(uow, "call.updated", call, to=talked, grew=_moved(note))

@@ -24,6 +24,13 @@ class CustomerCreate(BaseModel):
     language: Literal["en", "es"] = "en"
 
 
+class CustomerEffort(BaseModel):
+    """The effort scores of the customer's calls that are over, summed."""
+
+    calls: int
+    score: float
+
+
 class CustomerBrief(BaseModel):
     """The customer as the call context shows it."""
 
@@ -36,6 +43,7 @@ class CustomerBrief(BaseModel):
     phone_numbers: list[str]
     # Three wrong PINs lock verification for 15 minutes; a supervisor can lift it.
     locked: bool = False
+    effort: CustomerEffort | None = None
 
 
 class RecentCall(BaseModel):
@@ -51,6 +59,7 @@ class RecentCall(BaseModel):
     had_to_repeat: bool | None
     wait_s: float | None
     transfers: int
+    effort: float | None = None
 
 
 class CustomerRead(CustomerBrief):

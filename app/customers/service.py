@@ -5,10 +5,17 @@ from __future__ import annotations
 from sqlalchemy.exc import IntegrityError
 
 from app.audit import service as audit
+from app.calls import repository as calls
 from app.calls.context import wait_s
 from app.customers import repository as customers
 from app.customers.models import Customer
-from app.customers.schemas import CustomerCreate, CustomerDetail, CustomerRead, RecentCall
+from app.customers.schemas import (
+    CustomerCreate,
+    CustomerDetail,
+    CustomerEffort,
+    CustomerRead,
+    RecentCall,
+)
 from app.db import DbSession, utcnow
 from app.errors import Conflict, NotFound
 from app.users.models import Role, User
@@ -79,9 +86,14 @@ async def detail(session: DbSession, *, customer: Customer) -> CustomerDetail:
             had_to_repeat=call.had_to_repeat,
             wait_s=wait_s(call, now),
             transfers=n_transfers,
+            effort=call.effort_score,
         )
         for call, n_transfers in await customers.recent_calls(
             session, customer.id, limit=RECENT_CALLS
         )
     ]
-    return CustomerDetail(**to_read(customer).model_dump(), recent_calls=recent)
+    totals = (await calls.effort_totals(session, [customer.id])).get(customer.id)
+    effort = None if totals is None else CustomerEffort(calls=totals[0], score=round(totals[1], 1))
+    return CustomerDetail(
+        **to_read(customer).model_dump(exclude={"effort"}), effort=effort, recent_calls=recent
+    )

@@ -106,6 +106,7 @@ async def offer(uow: UnitOfWork, call: Call, agent: User, now: datetime) -> None
     """Both rows are locked and checked by the caller: call queued or offered, agent free."""
     await calls.record_agent(uow.session, call_id=call.id, agent_id=agent.id)
     call.move_to(CallState.offered)
+    call.offers += 1
     call.agent_id = agent.id
     call.offer_expires_at = now + timedelta(seconds=uow.ctx.settings.offer_timeout_s)
     if agent.status == AgentStatus.away and agent.requested_status is None:
@@ -177,7 +178,13 @@ async def match(uow: UnitOfWork, *, now: datetime) -> int:
         if call.queue in exhausted or call.queue is None:
             continue
         rejected = [int(i) for i in call.rejected_by or []]
-        agent = await users.free_agent(session, queue=call.queue, excluding=rejected)
+        agent = None
+        if call.prefer_agent_id is not None and call.prefer_agent_id not in rejected:
+            # A repeat caller goes first to the agent who handled their earlier call, when that
+            # agent is free and has the skill; else to whoever the usual rule picks.
+            agent = await users.free_agent(session, queue=call.queue, only=call.prefer_agent_id)
+        if agent is None:
+            agent = await users.free_agent(session, queue=call.queue, excluding=rejected)
         if agent is None and rejected and _may_reoffer(call, now, reoffer_after):
             # Nobody else can take it: back to whoever of those who rejected it is free.
             agent = await users.free_agent(session, queue=call.queue)

@@ -73,7 +73,7 @@ async def any_available(session: DbSession) -> bool:
     return bool(await session.scalar(_ANY_AVAILABLE))
 
 
-def _free_agent(dialect: str, *, excluding: bool) -> Select[User]:
+def _free_agent(dialect: str, *, excluding: bool, only: bool = False) -> Select[User]:
     """The available agent with the skill who has been idle longest, locked; rows another
     transaction holds are skipped (SKIP LOCKED), never waited for."""
     skills = _skills(dialect)
@@ -87,17 +87,24 @@ def _free_agent(dialect: str, *, excluding: bool) -> Select[User]:
     )
     if excluding:
         query = query.where(User.id.not_in(bindparam("excluding", expanding=True)))
+    if only:
+        query = query.where(User.id == bindparam("only"))
     return query
 
 
 _FREE_AGENT = {(d, x): _free_agent(d, excluding=x) for d in DIALECTS for x in (False, True)}
+_FREE_AGENT_ONLY = {d: _free_agent(d, excluding=False, only=True) for d in DIALECTS}
 
 
 async def free_agent(
-    session: DbSession, *, queue: str, excluding: Sequence[int] = ()
+    session: DbSession, *, queue: str, excluding: Sequence[int] = (), only: int | None = None
 ) -> User | None:
+    """only: that agent, if available with the skill (a repeat caller's earlier agent)."""
+    if only is not None:
+        params: dict[str, object] = {"skill": queue, "only": only}
+        return await session.scalar(_FREE_AGENT_ONLY[dialect_name(session)], params)
     query = _FREE_AGENT[dialect_name(session), bool(excluding)]
-    params: dict[str, object] = {"skill": queue}
+    params = {"skill": queue}
     if excluding:
         params["excluding"] = list(excluding)
     return await session.scalar(query, params)

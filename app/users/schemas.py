@@ -11,6 +11,13 @@ from app.users.models import AgentStatus, Role
 from app.validation import Name, Password, Skill, Username
 
 
+class Person(BaseModel):
+    """A user as other shapes name them: a note's author, a transfer's agents."""
+
+    id: int
+    display_name: str
+
+
 class UserCreate(BaseModel):
     model_config = ConfigDict(extra="forbid")
 

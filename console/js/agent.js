@@ -28,6 +28,7 @@ const state = {
   statusVersion: 0,
   wrapupUntil: null,
   missedOffer: null, // an offer that timed out unanswered: why the agent is away now
+  earlier: {}, // earlier calls of the customer opened from the screen pop: id -> context
   offerNote: null, // the desktop notification of the ringing offer, closed once it ends // when after-call work ends (status wrapup with TELLONCE_WRAPUP_S)
 };
 
@@ -175,7 +176,7 @@ function renderCall() {
   }
   el.pop.dataset.callId = call.id;
   el.pop.dataset.state = call.state;
-  replace(el.pop, popHeader(call), renderScreenPop(call));
+  replace(el.pop, popHeader(call), renderScreenPop(call, { memory: memoryOf() }));
   const connected = call.state === "connected";
   for (const tab of el.actions.querySelectorAll("[role=tab][data-connected-only]")) tab.hidden = !connected;
   if (!connected && state.tab !== "note" && state.tab !== "wrap") showTab("wrap");
@@ -292,11 +293,14 @@ function setCall(call, { offerExpiresAt } = {}) {
   }
   if (call && !sameCall) {
     resetForms();
+    state.earlier = {};
     state.tab = call.state === "wrapup" ? "wrap" : "note";
   } else if (call?.state === "wrapup" && previous?.state !== "wrapup") {
     state.tab = "wrap";
   }
   renderCall();
+  // A second call about the same thing: the earlier call's notes come first, unasked.
+  if (call?.repeat_of && !(call.repeat_of in state.earlier)) openEarlier(call.repeat_of);
   if (call?.state === "offered" && (!sameCall || previous.state !== "offered")) {
     el.accept.focus({ preventScroll: true });
     announceOffer(call);
@@ -319,6 +323,58 @@ function announceOffer(call) {
 function leaveCall(text) {
   if (state.call) state.lastCall = { id: state.call.id, text, at: new Date() };
   setCall(null);
+}
+
+// ---- memory of earlier calls: asked again, earlier notes, promises ---------------------------
+
+function memoryOf() {
+  return {
+    me: state.me?.id,
+    earlier: state.earlier,
+    onAskedAgain: askedAgain,
+    onOpenEarlier: openEarlier,
+    onKeepPromise: keepPromise,
+  };
+}
+
+async function askedAgain(field) {
+  const call = state.call;
+  if (!call) return;
+  await run("Recording", async () => {
+    const entry = await api(`/api/calls/${call.id}/asked-again`, { method: "POST", body: { field } });
+    if (state.call?.id !== call.id) return;
+    const known = (state.call.asked_again || []).some((a) => a.field === entry.field && a.agent_id === entry.agent_id);
+    if (!known) state.call = { ...state.call, asked_again: [...(state.call.asked_again || []), entry] };
+    renderCall();
+    toast(`Recorded: you had to ask for ${label(field).toLowerCase()} again.`);
+  });
+}
+
+async function openEarlier(callId) {
+  const forCall = state.call?.id;
+  state.earlier = { ...state.earlier, [callId]: "loading" };
+  renderCall();
+  let found;
+  try {
+    found = await api(`/api/calls/${callId}`);
+  } catch (err) {
+    found = { error: `That call cannot be opened: ${err.message}` };
+  }
+  if (state.call?.id !== forCall) return;
+  state.earlier = { ...state.earlier, [callId]: found };
+  renderCall();
+}
+
+async function keepPromise(promiseId) {
+  const call = state.call;
+  if (!call) return;
+  await run("Marking the promise kept", async () => {
+    const kept = await api(`/api/promises/${promiseId}/kept`, { method: "POST" });
+    if (state.call?.id !== call.id) return;
+    state.call = { ...state.call, promises: (state.call.promises || []).map((p) => (p.id === kept.id ? kept : p)) };
+    renderCall();
+    toast("Promise marked kept.");
+  });
 }
 
 function resetForms() {
@@ -565,6 +621,15 @@ el.wrapForm.addEventListener("submit", async (event) => {
   const notes = form.notes.value.trim();
   const body = { disposition, sentiment };
   if (notes) body.notes = notes;
+  const promised = form.promise_text.value.trim();
+  if (disposition === "follow_up" && promised) {
+    if (!form.promise_due.value) {
+      toast("Say by when the promise is kept.", "warn");
+      form.promise_due.focus();
+      return;
+    }
+    body.promise = { text: promised, due: form.promise_due.value };
+  }
   await run("Wrap", async () => {
     await api(`/api/calls/${call.id}/wrap`, { method: "POST", body });
     if (state.call && state.call.id === call.id) leaveCall(`wrapped: ${label(disposition)}`);

@@ -68,7 +68,37 @@ function lockNotice(call, onUnlock) {
   );
 }
 
-function callerCard(call, onUnlock) {
+// "I had to ask for this again": one click beside each answer the phone tree collected and the
+// identity it verified, while the call is the agent's (memory.onAskedAgain given). Once recorded
+// by this agent, the button says so and does nothing more.
+function askedAgainButton(call, field, memory) {
+  if (!memory?.onAskedAgain || !["connected", "wrapup"].includes(call.state)) return null;
+  const done = (call.asked_again || []).some((a) => a.field === field && a.agent_id === memory.me);
+  return h(
+    "button",
+    {
+      type: "button",
+      class: `small asked-again${done ? " done" : ""}`,
+      testid: `asked-again-${field}`,
+      "aria-pressed": String(done),
+      title: "I had to ask the caller for this again",
+      onclick: done ? null : () => memory.onAskedAgain(field),
+    },
+    done ? "Asked again ✓" : "Asked again",
+  );
+}
+
+function effortText(effort) {
+  if (!effort) return "—";
+  const parts = [`score ${effort.score}`];
+  if (effort.ivr_retries) parts.push(`${effort.ivr_retries} retried in the tree`);
+  if (effort.transfers) parts.push(`${effort.transfers} transfer${effort.transfers > 1 ? "s" : ""}`);
+  if (effort.escalations) parts.push(`${effort.escalations} escalation${effort.escalations > 1 ? "s" : ""}`);
+  if (effort.asked_again) parts.push(`asked again ${effort.asked_again}×`);
+  return parts.join(" · ");
+}
+
+function callerCard(call, onUnlock, memory) {
   const c = call.customer;
   const segment = c?.segment;
   const previous = call.history?.[0];
@@ -86,7 +116,7 @@ function callerCard(call, onUnlock) {
         ? h("span", { class: `badge badge-${segment}`, testid: "pop-segment" }, label(segment))
         : null,
     ),
-    identityBadge(call),
+    h("div", { class: "asked-row" }, identityBadge(call), call.identity?.verified ? askedAgainButton(call, "identity", memory) : null),
     lockNotice(call, onUnlock),
     h(
       "dl",
@@ -101,6 +131,9 @@ function callerCard(call, onUnlock) {
         ? [h("dt", {}, "Numbers on file"), h("dd", {}, c.phone_numbers.join(", "))]
         : null,
       lastCall ? [h("dt", {}, "Last call"), h("dd", { testid: "pop-last-call" }, lastCall)] : null,
+      h("dt", {}, "Effort, this call"),
+      h("dd", { testid: "pop-effort" }, effortText(call.effort)),
+      c?.effort ? [h("dt", {}, "Effort, all calls"), h("dd", { testid: "pop-customer-effort" }, `${c.effort.score} over ${c.effort.calls} call${c.effort.calls === 1 ? "" : "s"}`)] : null,
     ),
   );
 }
@@ -136,7 +169,7 @@ function reasonCard(call) {
   );
 }
 
-function collectedCard(call) {
+function collectedCard(call, memory) {
   const entries = Object.entries(call.collected || {});
   return card(
     "Answers collected",
@@ -145,7 +178,10 @@ function collectedCard(call) {
       ? h(
           "dl",
           { class: "facts", testid: "pop-collected" },
-          entries.map(([key, value]) => [h("dt", {}, label(key)), h("dd", {}, String(value))]),
+          entries.map(([key, value]) => [
+            h("dt", {}, label(key)),
+            h("dd", { class: "asked-row" }, h("span", {}, String(value)), askedAgainButton(call, key, memory)),
+          ]),
         )
       : h("div", { testid: "pop-collected" }, empty("No other answers.")),
   );
@@ -193,7 +229,28 @@ function historyTopic(item) {
   return item.queue ? label(item.queue) : "—";
 }
 
-function historyCard(call) {
+function notesList(notes, testid) {
+  return h(
+    "ul",
+    { class: "earlier-notes", testid },
+    notes.map((n) => h("li", { testid: "earlier-note" }, h("strong", {}, person(n.author)), ": ", h("span", { class: "note-text" }, n.text))),
+  );
+}
+
+// An earlier call opened from the screen pop: every note, and its outcome.
+function earlierDetail(item, memory) {
+  const opened = memory?.earlier?.[item.id];
+  if (!opened) return null;
+  if (opened === "loading") return h("p", { class: "muted small" }, "Opening…");
+  if (opened.error) return h("p", { class: "muted small" }, opened.error);
+  return h(
+    "div",
+    { class: "earlier-detail", testid: "earlier-detail" },
+    opened.notes?.length ? notesList(opened.notes, "earlier-notes") : h("p", { class: "muted small" }, "No notes on that call."),
+  );
+}
+
+function historyCard(call, memory) {
   const items = call.history || [];
   return card(
     "Earlier calls",
@@ -217,12 +274,76 @@ function historyCard(call) {
                   h("span", { class: `outcome outcome-${item.disposition || "none"}` }, item.disposition ? label(item.disposition) : "Not wrapped"),
                   item.sentiment ? h("span", { class: `mood mood-${item.sentiment}` }, `${label(item.sentiment)} mood`) : null,
                   item.csat ? h("span", { class: "muted" }, `survey ${item.csat}/5`) : null,
+                  typeof item.effort === "number" ? h("span", { class: "muted", testid: "history-effort" }, `effort ${item.effort}`) : null,
                 ),
+                item.last_note
+                  ? h("p", { class: "history-note", testid: "history-note" }, h("strong", {}, person(item.last_note.author)), ": ", item.last_note.text)
+                  : null,
+                memory?.onOpenEarlier && !memory.earlier?.[item.id]
+                  ? h("button", { type: "button", class: "small ghost", testid: "history-open", onclick: () => memory.onOpenEarlier(item.id) }, "Open this call")
+                  : null,
+                earlierDetail(item, memory),
               ),
             ),
           ),
         )
       : h("div", { testid: "pop-history" }, empty(call.customer ? "No earlier calls." : "Unknown caller: no history.")),
+  );
+}
+
+// "Second call about this": the earlier call's outcome and notes before anything else.
+function repeatCard(call, memory) {
+  if (!call.repeat_of) return null;
+  const item = (call.history || []).find((x) => x.id === call.repeat_of);
+  const opened = memory?.earlier?.[call.repeat_of];
+  const notes = opened && opened !== "loading" && !opened.error ? opened.notes || [] : null;
+  return h(
+    "section",
+    { class: "card repeat", "aria-labelledby": "pop-repeat-title", testid: "pop-repeat" },
+    h("h3", { id: "pop-repeat-title" }, "Second call about this"),
+    item
+      ? h(
+          "p",
+          { testid: "pop-repeat-outcome" },
+          `${daysAgo(item.started_at)}: ${historyTopic(item)} · ${item.disposition ? label(item.disposition) : "not wrapped"}`,
+        )
+      : null,
+    notes
+      ? notes.length
+        ? notesList(notes, "pop-repeat-notes")
+        : h("p", { class: "muted small" }, "No notes on that call.")
+      : item?.last_note
+        ? h("p", { class: "history-note", testid: "pop-repeat-note" }, h("strong", {}, person(item.last_note.author)), ": ", item.last_note.text)
+        : null,
+  );
+}
+
+function promisesCard(call, memory) {
+  const promises = call.promises || [];
+  if (!promises.length) return null;
+  return card(
+    "Promises",
+    "pop-promises",
+    h(
+      "ul",
+      { class: "promises", testid: "pop-promises" },
+      promises.map((p) =>
+        h(
+          "li",
+          { testid: "promise-item", class: p.kept_at ? "kept" : p.overdue ? "overdue" : "open", dataset: { promiseId: p.id } },
+          h("span", { class: "promise-text" }, p.text),
+          " ",
+          h(
+            "span",
+            { class: "muted small" },
+            p.kept_at ? `kept by ${person(p.kept_by)}` : `${p.overdue ? "overdue since" : "due"} ${p.due} · promised by ${person(p.made_by)}`,
+          ),
+          !p.kept_at && memory?.onKeepPromise
+            ? h("button", { type: "button", class: "small", testid: "promise-keep", onclick: () => memory.onKeepPromise(p.id) }, "Mark kept")
+            : null,
+        ),
+      ),
+    ),
   );
 }
 
@@ -289,14 +410,17 @@ function timelineCard(call) {
 }
 
 // onUnlock(customer): given on a supervisor's page, offers to lift a verification lock.
-export function renderScreenPop(call, { onUnlock } = {}) {
+// memory (the agent's page): {me, onAskedAgain(field), onOpenEarlier(callId), onKeepPromise(id),
+// earlier: {callId: context | "loading" | {error}}}.
+export function renderScreenPop(call, { onUnlock, memory } = {}) {
   return [
     reasonCard(call),
+    repeatCard(call, memory),
     h(
       "div",
       { class: "pop-grid" },
-      h("div", { class: "stack" }, callerCard(call, onUnlock), pathCard(call)),
-      h("div", { class: "stack" }, timelineCard(call), historyCard(call), collectedCard(call)),
+      h("div", { class: "stack" }, callerCard(call, onUnlock, memory), promisesCard(call, memory), pathCard(call)),
+      h("div", { class: "stack" }, timelineCard(call), historyCard(call, memory), collectedCard(call, memory)),
     ),
   ];
 }

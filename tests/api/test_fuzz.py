@@ -269,10 +269,22 @@ class Fuzzer:
                     "/api/calls/{id}/wrap",
                     {"disposition": "resolved", "sentiment": "neutral", "notes": "n"},
                 ),
+                Route(
+                    "POST",
+                    "/api/calls/{id}/wrap",
+                    {
+                        "disposition": "follow_up",
+                        "sentiment": "neutral",
+                        "promise": {"text": "call back", "due": "2099-01-01"},
+                    },
+                ),
+                Route("POST", "/api/calls/{id}/asked-again", {"field": "identity"}),
+                Route("POST", "/api/promises/{id}/kept"),
             ],
             "supervisors": [
                 Route("POST", "/api/calls/{id}/assign", {"agent_id": agent_id}),
                 Route("GET", "/api/calls"),
+                Route("GET", "/api/promises"),
             ],
         }
 

@@ -1,0 +1,1 @@
+"""Promises made to customers at wrap, and kept later."""
