@@ -157,7 +157,6 @@ class _Tally:
 @dataclass
 class _ExperienceRows:
     counts: Sequence[Any]
-    transfers: Sequence[Any]
     durations: Sequence[Any]
     repeats: Sequence[Any]
     names: dict[int, str]
@@ -172,7 +171,6 @@ def _experience_rows(
     ids = [row["key"] for row in counts if row["key"] is not None] if by == GroupBy.agent else []
     return _ExperienceRows(
         counts=counts,
-        transfers=repository.transfers(session, by=by, start=start, end=end),
         durations=repository.durations(session, by=by, start=start, end=end),
         repeats=repository.repeats(
             session, by=by, start=start, end=end, window_s=REPEAT_WINDOW.total_seconds()
@@ -188,9 +186,6 @@ def _tally(rows: _ExperienceRows) -> tuple[_Tally, dict[Any, _Tally]]:
         values = {name: value for name, value in row.items() if name != "key"}
         groups[row["key"]].sums.update(values)
         total.sums.update(values)
-    for key, count in rows.transfers:
-        groups[key].sums["transfers"] += count
-        total.sums["transfers"] += count
     for key, answered, abandoned, waited_s, handle_s in rows.durations:
         for tally in (total, groups[key]):
             if answered:
