@@ -84,6 +84,11 @@ class Settings(BaseSettings):
     log_format: Literal["json", "text"] = "json"
     # Audit entries older than this are deleted (app/audit/service.py, prune).
     audit_retention_days: int = Field(default=90, ge=1, le=36500)
+    # The supervisors' reports (app/reports/): a call answered after waiting at most this long
+    # counts towards the service level; and the longest period one report may cover, which
+    # bounds what one request reads.
+    service_level_s: float = Field(default=20.0, gt=0, le=3600)
+    report_max_days: int = Field(default=92, ge=1, le=366)
     # What one call may hold. Every event about a call carries its whole context, so each list
     # of it is capped and the context itself kept under a size (docs/API.md, "Bounded calls").
     max_notes_per_call: int = Field(default=100, ge=1, le=1000)

@@ -35,6 +35,7 @@ from app.promises.router import router as promises_router
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
 from app.realtime.router import router as ws_router
+from app.reports.router import router as reports_router
 from app.routing.dispatcher import Dispatcher
 from app.users.router import router as users_router
 from ivr.flow import load_flow
@@ -97,9 +98,17 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(ws_router)
     app.include_router(audit_router)
     app.include_router(promises_router)
+    app.include_router(reports_router)
     document_errors(
         app,
-        [calls_router, users_router, customers_router, audit_router, promises_router],
+        [
+            calls_router,
+            users_router,
+            customers_router,
+            audit_router,
+            promises_router,
+            reports_router,
+        ],
         credential=bearer,
         database=get_uow,
     )

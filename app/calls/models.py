@@ -33,6 +33,8 @@ class Call(Base):
         Index("ix_calls_state_queue", "state", "queue"),
         # The routing loop's sweep of calls whose phone tree fell silent.
         Index("ix_calls_state_ivr_active_at", "state", "ivr_active_at"),
+        # The supervisors' reports read a period's calls by it (app/reports/).
+        Index("ix_calls_first_queued_at", "first_queued_at"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
