@@ -15,7 +15,7 @@ from typing import Any
 from sqlalchemy import ColumnElement, Float, RowMapping, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
-from app.calls.models import Call, Transfer
+from app.calls.models import AskedAgain, Call, Transfer
 from app.calls.states import CallState
 from app.users.models import User
 
@@ -49,6 +49,9 @@ def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
 _TRANSFERS_OF_CALL = (
     select(func.count(Transfer.id)).where(Transfer.call_id == Call.id).scalar_subquery()
 )
+_ASKED_AGAIN_OF_CALL = (
+    select(func.count(AskedAgain.id)).where(AskedAgain.call_id == Call.id).scalar_subquery()
+)
 
 # A statement that reads nothing: it begins the transaction of a session that has none yet.
 BEGIN = select(literal(1))
@@ -71,6 +74,7 @@ def counts(
             # A probe of transfers' call_id index per call: joined instead, SQLite's planner
             # may walk every call of the table to group them.
             func.coalesce(func.sum(_TRANSFERS_OF_CALL), 0).label("transfers"),
+            func.coalesce(func.sum(_ASKED_AGAIN_OF_CALL), 0).label("asked_again"),
             func.count(Call.csat).label("csat_count"),
             func.coalesce(func.sum(Call.csat), 0).label("csat_sum"),
             *(_flag(Call.csat == score).label(f"csat_{score}") for score in range(1, 6)),

@@ -67,6 +67,7 @@ class Figures(BaseModel):
     csat_distribution: dict[str, int]
     had_to_repeat: int
     had_to_repeat_per_100: float | None
+    asked_again: int
     asked_again_per_100: float | None
     repeat_calls: int
     repeat_callers: int

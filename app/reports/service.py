@@ -146,8 +146,8 @@ class _Tally:
             "csat_distribution": {str(k): s[f"csat_{k}"] for k in range(1, 6)},
             "had_to_repeat": s["had_to_repeat"],
             "had_to_repeat_per_100": _per_100(s["had_to_repeat"], calls),
-            # No call records an "asked again" yet: 0 of every period with calls.
-            "asked_again_per_100": _per_100(0, calls),
+            "asked_again": s["asked_again"],
+            "asked_again_per_100": _per_100(s["asked_again"], calls),
             "repeat_calls": self.repeat_calls,
             "repeat_callers": len(self.repeat_callers),
             "sentiment": {m: s[f"sentiment_{m}"] for m in ("positive", "neutral", "negative")},

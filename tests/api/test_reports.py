@@ -212,6 +212,8 @@ async def test_a_call_through_the_api_counts(api: Api) -> None:
     await api.set_status("alice", "available")
     call_id = await api.new_call(intent="billing")
     assert (await api.post(f"/api/calls/{call_id}/accept", "alice")).status_code == 200
+    r = await api.post(f"/api/calls/{call_id}/asked-again", "alice", {"field": "identity"})
+    assert r.status_code == 201, r.text
     r = await api.post(
         f"/api/calls/{call_id}/wrap", "alice", {"disposition": "resolved", "sentiment": "positive"}
     )
@@ -231,6 +233,7 @@ async def test_a_call_through_the_api_counts(api: Api) -> None:
     (group,) = r.json()["groups"]
     assert (group["key"], group["calls"], group["answered"]) == (api.ids["alice"], 1, 1)
     assert (group["csat_mean"], group["had_to_repeat"], group["service_level"]) == (4, 1, 1)
+    assert (group["asked_again"], group["asked_again_per_100"]) == (1, 100)
 
 
 async def test_callers_words_are_grouped_by_what_they_share(api: Api) -> None:
