@@ -193,7 +193,9 @@ def repeats(
         func.count(),
         func.count(found.c.caller.distinct()),
     ).group_by(found.c.key)
-    whole = select(literal(1), literal(None), func.count(), func.count(found.c.caller.distinct()))
+    whole = select(
+        literal(1), literal(None), func.count(), func.count(found.c.caller.distinct())
+    )
     return session.execute(per_key.union_all(whole)).all()
 
 
