@@ -12,17 +12,7 @@ from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import (
-    ColumnElement,
-    Float,
-    RowMapping,
-    String,
-    case,
-    cast,
-    func,
-    literal,
-    select,
-)
+from sqlalchemy import ColumnElement, Float, RowMapping, case, cast, func, literal, select
 from sqlalchemy.orm import Session
 
 from app.calls.models import AskedAgain, Call, Transfer
@@ -100,65 +90,30 @@ def counts(
     return session.execute(stmt).mappings().all()
 
 
-# The percentiles the experience report shows: (name, numerator, denominator) of p.
-PERCENTILES = (("p50", 1, 2), ("p90", 9, 10))
-
-
-def _nearest_rank(count: Any, numerator: int, denominator: int) -> Any:
-    """ceil(p * count) for p = numerator / denominator, in integer division."""
-    return (count * numerator + denominator - 1) // denominator
-
-
-def percentiles(session: Session, *, by: str, start: datetime, end: datetime) -> Sequence[Any]:
-    """(whole, key, kind, name, value): the nearest-rank p50 and p90 of the waits of answered
-    calls ("wait"), of the waits before hanging up ("abandon") and of answer-to-wrap times of
-    wrapped calls ("handle", at least 0), per group key (whole 0) and over the whole period
-    (whole 1, key null). Ranked by the database, so that a month of values never becomes
-    Python objects (which hold the interpreter, and so the server's event loop)."""
+def durations(session: Session, *, by: str, start: datetime, end: datetime) -> Sequence[Any]:
+    """(key, answered, abandoned, waited_s, handle_s) of each answered or abandoned call: the
+    percentiles are taken of these. handle_s, answer to wrap, is null until the call is wrapped."""
     answered = Call.first_connected_at.is_not(None)
     abandoned = Call.state == CallState.abandoned
-    handle = _epoch(session, Call.ended_at) - _epoch(session, Call.first_connected_at)
-    waits = select(
-        group_key(by).label("key"),
-        case((answered, literal("wait")), else_=literal("abandon")).label("kind"),
-        Call.waited_s.label("value"),
+    handle = case(
+        (
+            answered & (Call.state == CallState.ended),
+            _epoch(session, Call.ended_at) - _epoch(session, Call.first_connected_at),
+        ),
+        else_=None,
+    )
+    stmt = select(
+        group_key(by), answered, abandoned, Call.waited_s, handle.label("handle_s")
     ).where(*_period(start, end), answered | abandoned)
-    handles = select(
-        group_key(by).label("key"),
-        literal("handle").label("kind"),
-        case((handle < 0, 0.0), else_=handle).label("value"),
-    ).where(*_period(start, end), answered, Call.state == CallState.ended)
-    values = waits.union_all(handles).cte("report_values")
-    picks = []
-    for whole, partition in ((0, (values.c.key, values.c.kind)), (1, (values.c.kind,))):
-        ranked = select(
-            values.c.key,
-            values.c.kind,
-            values.c.value,
-            func.row_number().over(partition_by=partition, order_by=values.c.value).label("rank"),
-            func.count().over(partition_by=partition).label("n"),
-        ).subquery()
-        for name, numerator, denominator in PERCENTILES:
-            picks.append(
-                select(
-                    literal(whole),
-                    ranked.c.key if not whole else literal(None),
-                    ranked.c.kind,
-                    literal(name),
-                    ranked.c.value,
-                ).where(ranked.c.rank == _nearest_rank(ranked.c.n, numerator, denominator))
-            )
-    return session.execute(picks[0].union_all(*picks[1:])).all()
+    return session.execute(stmt).all()
 
 
 def repeats(
     session: Session, *, by: str, start: datetime, end: datetime, window_s: float
 ) -> Sequence[Any]:
-    """(whole, key, repeat calls, distinct callers): per group key (whole 0), and over the
-    whole period (whole 1, key null). A repeat call follows, within window_s, an earlier call
+    """(key, caller) of each call of the period that follows, within window_s, an earlier call
     of the same caller (the customer, else the number) about the same intent (else the same
-    queue); the earlier call may fall in the window before the period. Counted by the
-    database: only the counts come out."""
+    queue). The earlier call may fall in the window before the period."""
     number = case((Call.customer_id.is_(None), Call.caller_number), else_=None)
     topic = func.coalesce(Call.intent, Call.queue)
     # Partitioned and ordered by the stored columns themselves (times sort as they compare):
@@ -178,25 +133,13 @@ def repeats(
         .subquery()
     )
     gap = _epoch(session, calls.c.at) - _epoch(session, calls.c.earlier)
-    caller = case(
-        (calls.c.customer_id.is_not(None), literal("c") + cast(calls.c.customer_id, String)),
-        else_=literal("n") + calls.c.number,
+    stmt = select(calls.c.key, calls.c.customer_id, calls.c.number).where(
+        calls.c.at >= start, calls.c.earlier.is_not(None), gap <= window_s
     )
-    found = (
-        select(calls.c.key, caller.label("caller"))
-        .where(calls.c.at >= start, calls.c.earlier.is_not(None), gap <= window_s)
-        .cte("repeats")
-    )
-    per_key = select(
-        literal(0),
-        found.c.key,
-        func.count(),
-        func.count(found.c.caller.distinct()),
-    ).group_by(found.c.key)
-    whole = select(
-        literal(1), literal(None), func.count(), func.count(found.c.caller.distinct())
-    )
-    return session.execute(per_key.union_all(whole)).all()
+    return [
+        (key, f"c{customer}" if customer is not None else f"n{number}")
+        for key, customer, number in session.execute(stmt)
+    ]
 
 
 def agent_names(session: Session, ids: Sequence[int]) -> dict[int, str]:

@@ -117,14 +117,11 @@ def _rate(count: int, calls: int) -> float | None:
 @dataclass
 class _Tally:
     sums: Counter[str] = field(default_factory=Counter)
-    # (kind, name) -> value: ("wait", "p50") and the like, as the database picked them.
-    percentiles: dict[tuple[str, str], float] = field(default_factory=dict)
+    waits: list[float] = field(default_factory=list)
+    handles: list[float] = field(default_factory=list)
+    abandons: list[float] = field(default_factory=list)
     repeat_calls: int = 0
-    repeat_callers: int = 0
-
-    def _percentile(self, kind: str, name: str) -> float | None:
-        value = self.percentiles.get((kind, name))
-        return None if value is None else round(value, 1)
+    repeat_callers: set[str] = field(default_factory=set)
 
     def figures(self) -> dict[str, Any]:
         s = self.sums
@@ -134,12 +131,12 @@ class _Tally:
             "answered": s["answered"],
             "abandoned": s["abandoned"],
             "abandon_rate": _rate(s["abandoned"], calls),
-            "abandon_p50_s": self._percentile("abandon", "p50"),
+            "abandon_p50_s": percentile(self.abandons, 0.5),
             # Of the calls answered or abandoned: a call still waiting has not had its chance.
             "service_level": _rate(s["in_service_level"], s["answered"] + s["abandoned"]),
-            "wait_p50_s": self._percentile("wait", "p50"),
-            "wait_p90_s": self._percentile("wait", "p90"),
-            "handle_p50_s": self._percentile("handle", "p50"),
+            "wait_p50_s": percentile(self.waits, 0.5),
+            "wait_p90_s": percentile(self.waits, 0.9),
+            "handle_p50_s": percentile(self.handles, 0.5),
             "transfers": s["transfers"],
             "transfers_per_100": _per_100(s["transfers"], calls),
             "escalations": s["escalations"],
@@ -152,7 +149,7 @@ class _Tally:
             "asked_again": s["asked_again"],
             "asked_again_per_100": _per_100(s["asked_again"], calls),
             "repeat_calls": self.repeat_calls,
-            "repeat_callers": self.repeat_callers,
+            "repeat_callers": len(self.repeat_callers),
             "sentiment": {m: s[f"sentiment_{m}"] for m in ("positive", "neutral", "negative")},
         }
 
@@ -160,7 +157,7 @@ class _Tally:
 @dataclass
 class _ExperienceRows:
     counts: Sequence[Any]
-    percentiles: Sequence[Any]
+    durations: Sequence[Any]
     repeats: Sequence[Any]
     names: dict[int, str]
 
@@ -174,7 +171,7 @@ def _experience_rows(
     ids = [row["key"] for row in counts if row["key"] is not None] if by == GroupBy.agent else []
     return _ExperienceRows(
         counts=counts,
-        percentiles=repository.percentiles(session, by=by, start=start, end=end),
+        durations=repository.durations(session, by=by, start=start, end=end),
         repeats=repository.repeats(
             session, by=by, start=start, end=end, window_s=REPEAT_WINDOW.total_seconds()
         ),
@@ -189,11 +186,18 @@ def _tally(rows: _ExperienceRows) -> tuple[_Tally, dict[Any, _Tally]]:
         values = {name: value for name, value in row.items() if name != "key"}
         groups[row["key"]].sums.update(values)
         total.sums.update(values)
-    for whole, key, kind, name, value in rows.percentiles:
-        (total if whole else groups[key]).percentiles[(kind, name)] = value
-    for whole, key, repeat_calls, repeat_callers in rows.repeats:
-        tally = total if whole else groups[key]
-        tally.repeat_calls, tally.repeat_callers = repeat_calls, repeat_callers
+    for key, answered, abandoned, waited_s, handle_s in rows.durations:
+        for tally in (total, groups[key]):
+            if answered:
+                tally.waits.append(waited_s)
+                if handle_s is not None:
+                    tally.handles.append(max(0.0, handle_s))
+            elif abandoned:
+                tally.abandons.append(waited_s)
+    for key, caller in rows.repeats:
+        for tally in (total, groups[key]):
+            tally.repeat_calls += 1
+            tally.repeat_callers.add(caller)
     return total, groups
 
 
