@@ -7,7 +7,7 @@ from collections.abc import Callable
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import Ivr, Server, set_status
+from .conftest import Ivr, Server
 
 pytestmark = pytest.mark.browser
 
@@ -25,7 +25,8 @@ def test_the_wall_says_why_callers_wait_and_lists_new_agents(
 
     # Bob signs in and takes it; he rejects it, and the wall says so.
     bob = sign_in("bob")
-    set_status(bob, "available")
+    # Not set_status: the waiting call is offered to him at once, so "available" may never show.
+    bob.get_by_test_id("status-available").click()
     expect(bob.get_by_test_id("offer")).to_be_visible()
     bob.keyboard.press("r")
     expect(loans.get_by_test_id("queue-reason")).to_have_text(
