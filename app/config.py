@@ -122,6 +122,8 @@ class Settings(BaseSettings):
     signin_window_s: int = Field(default=300, ge=1, le=86_400)
     # Sign-ins checked or waiting for a password hash at once on this instance; past it, 503.
     signin_max_pending: int = Field(default=100, ge=1, le=10_000)
+    # The bearer token a Prometheus scraper sends to GET /metrics; unset, /metrics answers 404.
+    metrics_token: SecretStr | None = None
     # HTTP limits, set for a server exposed to clients directly (docs/DEPLOY.md). The largest
     # legitimate body (a handoff, a note) is a few KiB, and a JWT makes the largest header.
     max_body_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -142,7 +144,7 @@ class Settings(BaseSettings):
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
 
-    @field_validator("secret_key", "ivr_api_key", mode="before")
+    @field_validator("secret_key", "ivr_api_key", "metrics_token", mode="before")
     @classmethod
     def _secret_strength(cls, value: object) -> object:
         raw = value.get_secret_value() if isinstance(value, SecretStr) else value

@@ -13,6 +13,7 @@ from app.config import Settings
 from app.db import Database, DbSession, open_database
 
 if TYPE_CHECKING:
+    from app.metrics.service import Metrics
     from app.realtime.bus import Bus
     from app.realtime.hub import Hub
     from app.realtime.outbox import Committed
@@ -30,6 +31,8 @@ class AppContext:
     # This instance's websocket hub and routing loop (started by the lifespan).
     hub: Hub | None = None
     dispatcher: Dispatcher | None = None
+    # This instance's series for GET /metrics (app/metrics/), bumped by the services.
+    metrics: Metrics | None = None
 
     @classmethod
     def build(cls, settings: Settings, flow: Flow) -> AppContext:

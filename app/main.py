@@ -30,6 +30,9 @@ from app.deps import bearer, get_uow
 from app.headers import SecurityHeaders
 from app.limits import BodyLimit
 from app.logs import RequestIdMiddleware
+from app.metrics.middleware import RequestLatency
+from app.metrics.router import router as metrics_router
+from app.metrics.service import Metrics
 from app.openapi import document_errors
 from app.promises.router import router as promises_router
 from app.realtime.bus import make_bus
@@ -47,10 +50,13 @@ CONSOLE = Path(console.__file__).parent
 
 def create_app(settings: Settings | None = None) -> FastAPI:
     settings = ensure_secrets(settings or get_settings())
+    # Made per app, not per process: each app (each instance, each test's) serves its own series.
+    metrics = Metrics()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         ctx = AppContext.build(settings, load_flow(settings.flow))
+        ctx.metrics = metrics
         ctx.bus = make_bus(settings.redis_url)
         await ctx.bus.connect()
         ctx.hub = hub = Hub(ctx)
@@ -92,6 +98,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         BodyLimit, max_bytes=settings.max_body_bytes, timeout_s=settings.body_timeout_s
     )
     app.add_middleware(SecurityHeaders)
+    # Outside the body limit, so that a refused body is timed too.
+    app.add_middleware(RequestLatency, metrics=metrics)
     app.include_router(calls_router)
     app.include_router(users_router)
     app.include_router(customers_router)
@@ -99,6 +107,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(audit_router)
     app.include_router(promises_router)
     app.include_router(reports_router)
+    app.include_router(metrics_router)
     document_errors(
         app,
         [

@@ -40,6 +40,7 @@ from app.calls.states import FINAL_STATES, CallState
 from app.customers import repository as customers
 from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
+from app.metrics.service import count_escalation, count_offer
 from app.promises import service as promises
 from app.routing import service as routing
 from app.uow import RawJson, UnitOfWork
@@ -270,6 +271,7 @@ async def handoff(uow: UnitOfWork, *, call: Call, data: HandoffIn) -> QueuedOut:
     routing.requeue(uow, call, queue=queue)
     if queue == ESCALATIONS:
         call.escalations += 1
+        count_escalation(uow, reason)
         audit.escalated(uow.session, call, by=audit.Actor.ivr, reason=reason)
     # The offer, if an agent is free, now rather than at the commit: the caller is then told
     # they are next, and a call on offer needs no count of the calls ahead.
@@ -391,6 +393,7 @@ async def accept(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
     call.connected_at = now
     call.first_connected_at = call.first_connected_at or now
     routing.set_status(uow, agent, AgentStatus.busy, now)
+    count_offer(uow, "accepted")
     return await _publish(uow, "call.connected", call)
 
 
@@ -402,6 +405,7 @@ async def reject(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
     call.offer_expires_at = None
     routing.release(uow, agent, reason="reject", now=now)
     routing.requeue(uow, call)
+    count_offer(uow, "rejected")
     return await context.one(uow.session, call)
 
 
@@ -475,6 +479,7 @@ async def transfer(uow: UnitOfWork, *, call: Call, user: User, data: TransferIn)
         if data.queue == ESCALATIONS:
             call.escalations += 1
             call.escalation_reason = call.escalation_reason or "agent_transfer"
+            count_escalation(uow, call.escalation_reason)
         _passed_on(call, user.id, now)
         routing.requeue(uow, call, queue=data.queue)
     # The agent who had the call sees it leave, with where it went.
@@ -506,6 +511,7 @@ async def escalate(uow: UnitOfWork, *, call: Call, user: User, reason: str) -> C
     audit.escalated(uow.session, call, by=user, reason=reason)
     call.escalations += 1
     call.escalation_reason = reason
+    count_escalation(uow, reason)
     call.connected_at = None
     await _free_agent_after(uow, user)
     _passed_on(call, user.id, now)
@@ -610,6 +616,7 @@ async def move(
     if queue == ESCALATIONS:
         call.escalations += 1
         call.escalation_reason = call.escalation_reason or "supervisor_transfer"
+        count_escalation(uow, call.escalation_reason)
     if talked is not None:
         routing.requeue(uow, call, queue=queue)
         return await _publish(uow, "call.updated", call, to=talked, grew=_moved(note))

@@ -212,6 +212,11 @@ class Hub:
         self._tasks = []
 
     @property
+    def sent_seq(self) -> int:
+        """The newest seq this hub has fanned out to its sockets (the metrics' outbox lag)."""
+        return self._cursor
+
+    @property
     def connection_count(self) -> int:
         return sum(len(conns) for conns in self._by_user.values())
 

@@ -17,6 +17,7 @@ from app.calls.models import Call
 from app.calls.schemas import QueueStats, WaitReason
 from app.calls.states import CallState
 from app.db import utcnow
+from app.metrics.service import count_offer
 from app.uow import RawJson, UnitOfWork
 from app.users import repository as users
 from app.users.models import AgentStatus, User
@@ -116,6 +117,7 @@ async def offer(uow: UnitOfWork, call: Call, agent: User, now: datetime) -> None
     # The context carries offer_expires_at while the call is offered.
     data = RawJson((await context.one(uow.session, call)).model_dump_json())
     uow.emit("call.offered", data, user_id=agent.id)
+    count_offer(uow, "made")
     # After the offer: the agent's socket sends events in order, and the screen pop is the one
     # the agent waits for.
     set_status(uow, agent, AgentStatus.offered, now)
@@ -149,6 +151,7 @@ async def revoke_offer(
     if agent_id is None:
         return
     uow.emit("call.offer_revoked", {"call_id": call.id, "reason": reason}, user_id=agent_id)
+    count_offer(uow, "expired" if reason == "timeout" else "withdrawn")
     agent = await lock_user(uow, agent_id)
     if agent.status == AgentStatus.offered:
         release(uow, agent, reason=reason, now=now)

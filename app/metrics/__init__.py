@@ -1,0 +1,1 @@
+"""Live metrics for Prometheus: GET /metrics, the counters the services bump, request latency."""

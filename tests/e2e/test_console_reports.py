@@ -1,0 +1,85 @@
+"""The supervisors' experience view: reached from the wall, it shows a period's calls per queue
+and per agent, the callers' own words, and its charts, within the Content-Security-Policy."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from .conftest import Ivr, Server
+from .csp import watch_csp
+
+pytestmark = pytest.mark.browser
+
+WORDS = "my late husband's account"
+
+
+def answered_call(server: Server, ivr: Ivr, *, csat: int) -> int:
+    """A lost-card call that alice answers and wraps, and whose caller answers the survey."""
+    alice = server.api("alice")
+    assert alice.put("/api/me/status", json={"status": "available"}).status_code == 200
+    call_id = ivr.lost_card_call()
+    assert alice.post(f"/api/calls/{call_id}/accept").status_code == 200
+    ivr.post(f"/api/calls/{call_id}/hangup")
+    wrap = {"disposition": "resolved", "sentiment": "positive"}
+    assert alice.post(f"/api/calls/{call_id}/wrap", json=wrap).status_code == 200
+    ivr.post(f"/api/calls/{call_id}/survey", {"csat": csat, "had_to_repeat": False})
+    assert alice.put("/api/me/status", json={"status": "away"}).status_code == 200
+    return call_id
+
+
+def test_the_experience_view_shows_the_days_calls(
+    server: Server, ivr: Ivr, open_page: Callable[..., Page]
+) -> None:
+    answered = answered_call(server, ivr, csat=4)
+    gave_up = ivr.lost_card_call()
+    ivr.post(f"/api/calls/{gave_up}/hangup")
+    escalated = ivr.start()
+    ivr.verify(escalated)
+    ivr.handoff(escalated, key=f'"{WORDS}"', utterance=WORDS)
+
+    boss = open_page()
+    csp = watch_csp(boss)
+    boss.goto("/")
+    boss.get_by_label("Username").fill("super")
+    boss.get_by_label("Password").fill("demo")
+    boss.get_by_test_id("signin-submit").click()
+    boss.get_by_test_id("reports-link").click()
+    expect(boss).to_have_url(f"{server.url}/reports.html")
+
+    expect(boss.get_by_test_id("total-calls")).to_have_text("3")
+    cards = boss.locator("[data-testid=by-queue] [data-testid=report-row][data-key=cards]")
+    expect(cards).to_contain_text("2")  # calls
+    expect(cards).to_contain_text("1 (50%)")  # abandoned
+    expect(cards).to_contain_text("4.00 (1)")  # CSAT
+    expect(boss.locator("[data-testid=by-queue] [data-key=escalations]")).to_be_visible()
+    agents = boss.locator("[data-testid=by-agent] [data-testid=report-row]")
+    expect(agents.filter(has_text="Alice")).to_have_count(1)
+
+    group = boss.get_by_test_id("exception-group")
+    expect(group).to_have_count(1)
+    expect(group.get_by_test_id("exception-example")).to_contain_text(WORDS)
+
+    for chart in ("chart-csat", "chart-moves"):
+        canvas = boss.get_by_test_id(chart)
+        expect(canvas).to_be_visible()
+        box = canvas.bounding_box()
+        assert box is not None and box["width"] > 0 and box["height"] > 0, chart
+    assert boss.evaluate("typeof window.Chart") == "function"
+
+    # A figure opens the calls behind it.
+    cards.get_by_test_id("open-calls").click()
+    rows = boss.get_by_test_id("call-row")
+    expect(rows).to_have_count(2)
+    expect(boss.locator(f"[data-testid=call-row][data-call-id='{answered}']")).to_be_visible()
+
+    # Yesterday had none of them.
+    boss.get_by_test_id("period-yesterday").check()
+    boss.get_by_test_id("period-show").click()
+    expect(boss.get_by_test_id("total-calls")).to_have_text("0")
+    expect(boss.get_by_test_id("exceptions-empty")).to_be_visible()
+
+    assert csp.without_policy == []
+    assert csp.violations == []
