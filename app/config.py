@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     # A call still in the phone tree with no word from it for this long is abandoned: the phone
     # tree that held it went away (a crash, a lost connection) without hanging up.
     ivr_silence_s: float = Field(default=600.0, ge=5, le=86400)
+    # A caller who has waited this long in a queue is offered a callback by the phone tree
+    # (GET /api/calls/{id}/position says so); 0: callbacks are never offered.
+    callback_offer_after_s: float = Field(default=120.0, ge=0, le=86400)
     # A socket whose client takes nothing for this long while an event waits is closed (4408):
     # a client that never reads would otherwise hold its sender, and the hub's memory, for ever.
     ws_send_timeout_s: float = Field(default=5.0, gt=0, le=60)

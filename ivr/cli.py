@@ -208,7 +208,7 @@ def run_ivr(args: argparse.Namespace) -> int:
         async with IvrClient(args.server, api_key) as client:
             if answers is not None:
                 runner = CallRunner(engine, client, args.caller_number, say=_print)
-                await play_keys(runner, answers, _print)
+                await play_keys(runner, answers, _print, poll_s=args.poll)
                 _print(f"call_id={runner.call_id}")
                 return 0
             if args.calls is not None:

@@ -55,6 +55,8 @@ class Position(_Reply):
     queue: str | None = None
     position: int | None = None
     wait_s: float | None = None
+    callback_offer: bool = False
+    callback_offer_in_s: float | None = None
 
 
 class IvrClient:
@@ -128,6 +130,9 @@ class IvrClient:
 
     async def hangup(self, call_id: str) -> None:
         await self._send("POST", f"/api/calls/{call_id}/hangup", None)
+
+    async def request_callback(self, call_id: str, number: str | None = None) -> None:
+        await self._send("POST", f"/api/calls/{call_id}/callback", {"number": number})
 
     async def survey(self, call_id: str, csat: int, had_to_repeat: bool) -> None:
         body = {"csat": csat, "had_to_repeat": had_to_repeat}

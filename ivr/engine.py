@@ -76,6 +76,8 @@ class QueueStatus:
     state: str
     position: int | None = None
     wait_s: float | None = None
+    # The centre says the caller has waited long enough to be offered a callback.
+    callback_offer: bool = False
 
 
 @dataclass(frozen=True)
@@ -116,12 +118,20 @@ class Hangup:
 
 
 @dataclass(frozen=True)
+class RequestCallback:
+    """The caller took the callback offer: the call keeps its place; the line ends (no
+    hang-up, which would abandon the call)."""
+
+    number: str | None = None  # None: the number the caller called from
+
+
+@dataclass(frozen=True)
 class SubmitSurvey:
     csat: int
     had_to_repeat: bool
 
 
-Effect = RecordStep | Verify | Handoff | Hangup | SubmitSurvey
+Effect = RecordStep | Verify | Handoff | Hangup | RequestCallback | SubmitSurvey
 
 
 @dataclass(frozen=True)
@@ -137,6 +147,8 @@ class State:
     account: str | None = None  # typed, waiting for its PIN
     verified: bool = False
     announced: tuple[int, int] | None = None  # (position, wait bucket) last told to the caller
+    callback_offered: bool = False  # the caller heard the callback offer while waiting
+    callback: bool = False  # the caller took it
     csat: int | None = None
 
     @property
@@ -227,6 +239,8 @@ class Engine:
             return self._verified(state, event)
         if phase in (Phase.QUEUED, Phase.CONNECTED) and isinstance(event, QueueStatus):
             return self._queue_status(state, event)
+        if phase is Phase.QUEUED and isinstance(event, Keys | Speech):
+            return self._keys_on_hold(state, event)
         if phase is Phase.SURVEY and isinstance(event, Keys | Speech):
             return self._survey(state, event)
         raise EngineError(f"cannot take {type(event).__name__} while {phase.value}")
@@ -407,15 +421,24 @@ class Engine:
                 # Back in a queue after talking to someone: a transfer or an escalation.
                 state = dataclasses.replace(state, phase=Phase.QUEUED, announced=None)
                 return Turn(state, (self._say(state, messages.transfer),))
-            if event.position is None:
-                return Turn(state)
-            wait = int(event.wait_s or 0)
-            # Say the position when it changes, and remind the caller every 30 s of waiting.
-            key = (event.position, wait // 30)
-            if key == state.announced:
-                return Turn(state)
-            text = self._say(state, messages.position).format(position=event.position, wait_s=wait)
-            return Turn(dataclasses.replace(state, announced=key), (text,))
+            prompts: list[str] = []
+            if event.position is not None:
+                wait = int(event.wait_s or 0)
+                # Say the position when it changes, and remind the caller every 30 s of waiting.
+                key = (event.position, wait // 30)
+                if key != state.announced:
+                    text = self._say(state, messages.position)
+                    prompts.append(text.format(position=event.position, wait_s=wait))
+                    state = dataclasses.replace(state, announced=key)
+            if (
+                event.callback_offer
+                and event.state == "queued"
+                and self.flow.callback.enabled
+                and not state.callback_offered
+            ):
+                prompts.append(self._say(state, self.flow.callback.offer))
+                state = dataclasses.replace(state, callback_offered=True)
+            return Turn(state, tuple(prompts))
         if event.state == "connected":
             if state.phase is Phase.CONNECTED:
                 return Turn(state)
@@ -426,6 +449,19 @@ class Engine:
         if event.state == "abandoned":
             return Turn(dataclasses.replace(state, phase=Phase.DONE))
         return Turn(state)  # "ivr" or a state this engine does not know: nothing to tell
+
+    def _keys_on_hold(self, state: State, event: Keys | Speech) -> Turn:
+        """Keys pressed while waiting: the callback key once the offer was made takes it; any
+        other answer is ignored, as a queue asks nothing."""
+        offer = self.flow.callback
+        if (
+            state.callback_offered
+            and isinstance(event, Keys)
+            and event.keys in (offer.key, offer.key + "#")
+        ):
+            done = dataclasses.replace(state, phase=Phase.DONE, stage="", callback=True)
+            return Turn(done, (self._say(state, offer.accepted),), (RequestCallback(),))
+        return Turn(state)
 
     def _begin_survey(self, state: State, prompts: list[str], effects: list[Effect]) -> Turn:
         state = dataclasses.replace(state, phase=Phase.SURVEY, stage="csat", invalid=0, csat=None)

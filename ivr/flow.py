@@ -19,6 +19,7 @@ from pydantic import (
     BaseModel,
     ConfigDict,
     Field,
+    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
@@ -267,6 +268,19 @@ class Messages(_Model):
     call_ended: Text
 
 
+class Callback(_Model):
+    """The callback offer to a caller waiting in a queue: the centre says when (it has waited
+    TELLONCE_CALLBACK_OFFER_AFTER_S); the tree says it and listens for `key`."""
+
+    enabled: bool = True
+    key: Annotated[str, StringConstraints(pattern=r"^[0-9*#]$")] = "1"
+    offer: Text = (
+        "You can keep your place in line and be called back instead. "
+        "Press 1 to be called back at this number."
+    )
+    accepted: Text = "Thank you. You keep your place in line, and an agent will call you back."
+
+
 class Survey(_Model):
     csat: Text
     repeat: Text
@@ -283,6 +297,7 @@ class Flow(_Model):
     matching: Matching = Field(default_factory=Matching)
     messages: Messages
     survey: Survey
+    callback: Callback = Field(default_factory=Callback)
     nodes: dict[Name, Node] = Field(min_length=1)
     # What 0 does at any prompt of the tree where 0 is not itself an answer: reach a person.
     operator: Action = Field(default_factory=lambda: Action(escalate="caller_requested"))

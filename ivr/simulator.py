@@ -37,6 +37,7 @@ from ivr.engine import (
     Phase,
     QueueStatus,
     RecordStep,
+    RequestCallback,
     Speech,
     State,
     SubmitSurvey,
@@ -126,6 +127,7 @@ class CallRunner:
         self.escalate_reason: str | None = None
         self.hung_up = False
         self.connected = False  # an agent answered at some point
+        self.callback = False  # the caller took the callback offer
         self._state: State | None = None
 
     @property
@@ -176,6 +178,10 @@ class CallRunner:
         elif isinstance(effect, Hangup):
             self.hung_up = True
             await self.client.hangup(call_id)
+        elif isinstance(effect, RequestCallback):
+            # No hang-up after it: the call waits on, keeping its place, for an agent to call.
+            self.callback = True
+            await self.client.request_callback(call_id, effect.number)
         elif isinstance(effect, SubmitSurvey):
             await self.client.survey(call_id, effect.csat, effect.had_to_repeat)
         return None
@@ -199,8 +205,11 @@ def _asks_language_first(flow: Flow) -> bool:
 # Scripted: --keys.
 
 
-async def play_keys(runner: CallRunner, answers: list[Keys | Speech], out: Say) -> None:
-    """Answer each prompt with the next key; with none left the caller hangs up."""
+async def play_keys(
+    runner: CallRunner, answers: list[Keys | Speech], out: Say, *, poll_s: float = 2.0
+) -> None:
+    """Answer each prompt with the next key; with none left the caller hangs up. Keys left
+    after the handoff wait for the callback offer: the next one answers it."""
     await runner.start()
     pending = list(answers)
     while runner.state.awaiting is Awaiting.INPUT:
@@ -211,12 +220,39 @@ async def play_keys(runner: CallRunner, answers: list[Keys | Speech], out: Say) 
         answer = pending.pop(0)
         out(f"> {shown(runner.state, answer)}")
         await runner.send(answer)
+    if pending and runner.state.phase is Phase.QUEUED:
+        await _await_callback_offer(runner, pending, out, poll_s)
     if pending:
         out(f"({len(pending)} unused key(s) left)")
     out(outcome_line(runner))
 
 
+async def _await_callback_offer(
+    runner: CallRunner, pending: list[Keys | Speech], out: Say, poll_s: float
+) -> None:
+    """Wait in the queue, hearing the position, until the callback offer; answer it with the
+    next key. Gives up, leaving the keys unused, once no offer can come (callbacks are off, or
+    the call left the queue)."""
+    assert runner.call_id is not None
+    while runner.state.phase is Phase.QUEUED:
+        status = await runner.client.position(runner.call_id)
+        await runner.send(
+            QueueStatus(status.state, status.position, status.wait_s, status.callback_offer)
+        )
+        if runner.state.callback_offered:
+            answer = pending.pop(0)
+            out(f"> {shown(runner.state, answer)}")
+            await runner.send(answer)
+            return
+        if status.callback_offer_in_s is None:
+            out("(no callback offer is coming)")
+            return
+        await asyncio.sleep(min(poll_s, max(status.callback_offer_in_s, 0.1)))
+
+
 def outcome_line(runner: CallRunner) -> str:
+    if runner.callback and runner.handoff is not None:
+        return f"callback requested: the call keeps its place in queue {runner.handoff.queue}"
     if runner.handoff is not None:
         position = (
             "" if runner.handoff.position is None else f", position {runner.handoff.position}"
@@ -359,7 +395,9 @@ async def interactive(
             elif runner.state.awaiting is Awaiting.CENTRE:
                 assert runner.call_id is not None
                 status = await runner.client.position(runner.call_id)
-                await runner.send(QueueStatus(status.state, status.position, status.wait_s))
+                await runner.send(
+                    QueueStatus(status.state, status.position, status.wait_s, status.callback_offer)
+                )
                 if runner.state.awaiting is not Awaiting.CENTRE:
                     continue
                 if read is None:
@@ -371,6 +409,11 @@ async def interactive(
                     read = None
                     if line is None or line.strip().lower() in HANGUP_WORDS:
                         await runner.send(CallerHangup())
+                    elif runner.state.phase is Phase.QUEUED:
+                        # Keys on hold: the callback key once it was offered; else nothing.
+                        await runner.send(parse_answer(line))
+                        if not runner.state.callback:
+                            out("(you are on hold; type /hangup to hang up)")
                     else:
                         out("(you are on hold; type /hangup to hang up)")
             else:
@@ -378,7 +421,7 @@ async def interactive(
     finally:
         if read is not None:
             read.cancel()
-    if runner.handoff is None:
+    if runner.handoff is None or runner.callback:
         out(outcome_line(runner))
     out(f"call_id={runner.call_id}")
 

@@ -12,6 +12,7 @@ from app.calls import repository as calls
 from app.calls.models import Call
 from app.calls.schemas import (
     AskedAgainOut,
+    Callback,
     CallContext,
     HistoryItem,
     Identity,
@@ -178,6 +179,17 @@ def assemble(call: Call, related: Related) -> CallContext:
         asked_again=list(asked),
         repeat_of=call.repeat_of,
         promises=list(related.promises.get(call.customer_id or 0, [])),
+        callback=_callback(call),
+    )
+
+
+def _callback(call: Call) -> Callback | None:
+    if call.callback_number is None or call.callback_requested_at is None:
+        return None
+    return Callback(
+        number=call.callback_number,
+        requested_at=call.callback_requested_at,
+        called_back_at=call.called_back_at,
     )
 
 

@@ -101,6 +101,13 @@ class Call(Base):
         ForeignKey("users.id", ondelete="SET NULL"), default=None
     )
 
+    # The caller took the phone tree's callback offer and hung up: the call keeps its place in
+    # its queue and everything collected; the agent who takes it phones callback_number and
+    # records when (called_back_at).
+    callback_number: Mapped[str | None] = mapped_column(String(20), default=None)
+    callback_requested_at: Mapped[datetime | None] = mapped_column(default=None)
+    called_back_at: Mapped[datetime | None] = mapped_column(default=None)
+
     def start_waiting(self, now: datetime) -> None:
         self.waiting_since = now - timedelta(seconds=self.waited_s)
 

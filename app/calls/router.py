@@ -12,6 +12,7 @@ from app.calls.schemas import (
     AskedAgainIn,
     AskedAgainOut,
     AssignIn,
+    CallbackIn,
     CallContext,
     CallCreate,
     CallCreated,
@@ -95,6 +96,12 @@ async def position(uow: IvrUow, call_id: CallId) -> PositionOut:
     return await service.position(uow, call=call)
 
 
+@router.post("/calls/{call_id}/callback", response_model=CallContext, responses=refusals(409))
+async def callback(uow: IvrUow, call_id: CallId, body: CallbackIn) -> CallContext:
+    call = await service.get_locked(uow, call_id)
+    return await service.request_callback(uow, call=call, data=body)
+
+
 # --- agents (and supervisors) -------------------------------------------------------------------
 
 
@@ -153,6 +160,12 @@ async def asked_again(
     if not new:
         response.status_code = status.HTTP_200_OK
     return entry
+
+
+@router.post("/calls/{call_id}/called-back", response_model=CallContext, responses=refusals(409))
+async def called_back(uow: Uow, user: CurrentUser, call_id: CallId) -> CallContext:
+    call = await service.visible(uow, call_id=call_id, user=user)
+    return await service.called_back(uow, call=call, user=user)
 
 
 @router.post("/calls/{call_id}/transfer", response_model=CallContext, responses=refusals(409))

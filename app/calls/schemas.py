@@ -84,6 +84,16 @@ class PositionOut(BaseModel):
     queue: str | None
     position: int | None
     wait_s: float | None
+    # The phone tree may offer the caller a callback now (POST /api/calls/{id}/callback); and
+    # in how many seconds it may (0 now; null: no offer is coming, as callbacks are off, one
+    # was asked for already, or the call does not wait in a queue).
+    callback_offer: bool = False
+    callback_offer_in_s: float | None = None
+
+
+class CallbackIn(Strict):
+    # The number to call back; null: the number the caller called from.
+    number: E164 | None = None
 
 
 # --- agent and supervisor inputs ------------------------------------------------------------
@@ -201,6 +211,15 @@ class AskedAgainOut(BaseModel):
     at: datetime
 
 
+class Callback(BaseModel):
+    """The caller took the phone tree's callback offer and hung up; the call kept its place."""
+
+    number: str
+    requested_at: datetime
+    # When the agent who took the call recorded phoning the caller back (null until then).
+    called_back_at: datetime | None = None
+
+
 class CallContext(BaseModel):
     id: int
     state: CallState
@@ -239,6 +258,8 @@ class CallContext(BaseModel):
     asked_again: list[AskedAgainOut] = []
     repeat_of: int | None = None
     promises: list[PromiseOut] = []
+    # The caller asked to be called back instead of holding (null when not).
+    callback: Callback | None = None
 
 
 class EscalationOut(CallContext):

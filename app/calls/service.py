@@ -19,6 +19,7 @@ from app.calls.models import ESCALATIONS, AskedAgain, Call, IvrStep, Note, Trans
 from app.calls.schemas import (
     AskedAgainIn,
     AskedAgainOut,
+    CallbackIn,
     CallContext,
     CallCreate,
     EscalationOut,
@@ -307,6 +308,13 @@ async def _final_effort(uow: UnitOfWork, call: Call, found: CallContext) -> None
 
 async def hangup(uow: UnitOfWork, *, call: Call) -> CallContext:
     now = utcnow()
+    if call.callback_requested_at is not None and call.state in (
+        CallState.queued,
+        CallState.offered,
+    ):
+        # The caller hung up after asking for a callback: the call waits on without them,
+        # keeping its place, so the end of their line changes nothing.
+        return await context.one(uow.session, call)
     if call.state in (CallState.ivr, CallState.queued, CallState.offered):
         if call.state == CallState.offered:
             await routing.revoke_offer(uow, call, reason="abandoned", now=now)
@@ -375,9 +383,47 @@ async def survey(uow: UnitOfWork, *, call: Call, data: SurveyIn) -> CallContext:
 
 async def position(uow: UnitOfWork, *, call: Call) -> PositionOut:
     pos = await routing.position(uow, call)
+    waited = context.wait_s(call, utcnow())
+    offer_in = _callback_offer_in(uow, call, waited)
     return PositionOut(
-        state=call.state, queue=call.queue, position=pos, wait_s=context.wait_s(call, utcnow())
+        state=call.state,
+        queue=call.queue,
+        position=pos,
+        wait_s=waited,
+        callback_offer=offer_in == 0,
+        callback_offer_in_s=offer_in,
     )
+
+
+def _callback_offer_in(uow: UnitOfWork, call: Call, waited: float | None) -> float | None:
+    """Seconds until the caller may be offered a callback (0: now); None when no offer is
+    coming: callbacks are off, one was asked for already, or the call waits in no queue."""
+    after = uow.ctx.settings.callback_offer_after_s
+    if after <= 0 or call.callback_requested_at is not None or call.state != CallState.queued:
+        return None
+    return max(0.0, round(after - (waited or 0.0), 1))
+
+
+async def request_callback(uow: UnitOfWork, *, call: Call, data: CallbackIn) -> CallContext:
+    """The caller took the callback offer and hangs up: the call stays in its queue with its
+    place (queued_at unchanged), its wait and everything collected, and is marked for the
+    agent who takes it to phone back. The wait keeps counting until an agent takes the call,
+    as for any caller: the customer still waits for the centre, on the line or not."""
+    if call.callback_requested_at is not None:
+        raise Conflict("a callback was asked for already")
+    if call.state not in (CallState.queued, CallState.offered):
+        raise Conflict(f"the call is {call.state}: only a waiting caller is offered a callback")
+    after = uow.ctx.settings.callback_offer_after_s
+    if after <= 0:
+        raise Conflict("callbacks are not offered (TELLONCE_CALLBACK_OFFER_AFTER_S is 0)")
+    now = utcnow()
+    waited = context.wait_s(call, now) or 0.0
+    if waited < after:
+        raise Conflict(f"no callback is offered yet: the caller has waited {waited:.0f} s")
+    call.callback_number = data.number or call.caller_number
+    call.callback_requested_at = now
+    # An agent holding the offer sees at once that this caller is to be phoned back.
+    return await _publish(uow, "call.updated", call)
 
 
 # --- the agents' routes -----------------------------------------------------------------------
@@ -568,6 +614,18 @@ async def asked_again(
     )
     await _publish(uow, "call.updated", call, grew=(Grown.asked_again,))
     return entry, True
+
+
+async def called_back(uow: UnitOfWork, *, call: Call, user: User) -> CallContext:
+    """The agent who took a callback phoned the caller: the call goes on as any connected
+    call."""
+    _require_mine(call, user, CallState.connected)
+    if call.callback_requested_at is None:
+        raise Conflict("the caller asked for no callback on this call")
+    if call.called_back_at is not None:
+        raise Conflict("the call back was recorded already")
+    call.called_back_at = utcnow()
+    return await _publish(uow, "call.updated", call)
 
 
 # --- the supervisors' routes ------------------------------------------------------------------

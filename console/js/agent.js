@@ -334,7 +334,19 @@ function memoryOf() {
     onAskedAgain: askedAgain,
     onOpenEarlier: openEarlier,
     onKeepPromise: keepPromise,
+    onCalledBack: calledBack,
   };
+}
+
+async function calledBack() {
+  const call = state.call;
+  if (!call) return;
+  await run("Recording the call back", async () => {
+    const found = await api(`/api/calls/${call.id}/called-back`, { method: "POST" });
+    if (state.call?.id !== call.id) return;
+    setCall(found);
+    toast(`Recorded: you called ${found.callback?.number || "the caller"} back.`);
+  });
 }
 
 async function askedAgain(field) {

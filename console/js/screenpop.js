@@ -318,6 +318,37 @@ function repeatCard(call, memory) {
   );
 }
 
+// The caller asked to be called back rather than hold: the agent who takes the call phones the
+// number (the console cannot dial; a tel: link hands it to the agent's phone), then records it.
+function callbackCard(call, memory) {
+  const cb = call.callback;
+  if (!cb) return null;
+  const canRecord = memory?.onCalledBack && call.state === "connected" && !cb.called_back_at;
+  return h(
+    "section",
+    { class: "card callback", "aria-labelledby": "pop-callback-title", testid: "pop-callback" },
+    h("h3", { id: "pop-callback-title" }, "Call back"),
+    h(
+      "p",
+      {},
+      "The caller kept their place and hung up at ",
+      clock(cb.requested_at),
+      ". Phone them on ",
+      h("a", { href: `tel:${cb.number}`, testid: "pop-callback-number" }, cb.number),
+      ".",
+    ),
+    cb.called_back_at
+      ? h("p", { class: "muted small", testid: "pop-called-back-at" }, `Called back at ${clock(cb.called_back_at)}.`)
+      : canRecord
+        ? h(
+            "button",
+            { type: "button", class: "primary", testid: "pop-called-back", onclick: () => memory.onCalledBack() },
+            "I called them back",
+          )
+        : h("p", { class: "muted small" }, "Accept the call, then phone the number."),
+  );
+}
+
 function promisesCard(call, memory) {
   const promises = call.promises || [];
   if (!promises.length) return null;
@@ -415,6 +446,7 @@ function timelineCard(call) {
 export function renderScreenPop(call, { onUnlock, memory } = {}) {
   return [
     reasonCard(call),
+    callbackCard(call, memory),
     repeatCard(call, memory),
     h(
       "div",

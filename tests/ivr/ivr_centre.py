@@ -98,8 +98,9 @@ class Centre:
             self.process.wait(timeout=15)
 
 
-def start_centre(workdir: Path) -> Centre:
-    """Start `tellonce serve --demo` (SQLite file in workdir) and wait until it answers."""
+def start_centre(workdir: Path, **settings: str) -> Centre:
+    """Start `tellonce serve --demo` (SQLite file in workdir) and wait until it answers;
+    settings: more TELLONCE_ variables for the server."""
     port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = workdir / "server.log"
@@ -107,7 +108,9 @@ def start_centre(workdir: Path) -> Centre:
         process = subprocess.Popen(
             [*TELLONCE, "serve", "--port", str(port), "--demo"],
             cwd=workdir,
-            env=command_env(TELLONCE_IVR_API_KEY=IVR_KEY, TELLONCE_SECRET_KEY=SECRET_KEY),
+            env=command_env(
+                TELLONCE_IVR_API_KEY=IVR_KEY, TELLONCE_SECRET_KEY=SECRET_KEY, **settings
+            ),
             stdout=out,
             stderr=subprocess.STDOUT,
         )

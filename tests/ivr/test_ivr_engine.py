@@ -21,6 +21,7 @@ from ivr.engine import (
     Phase,
     QueueStatus,
     RecordStep,
+    RequestCallback,
     Speech,
     State,
     SubmitSurvey,
@@ -380,6 +381,27 @@ def test_the_queue_position_is_told_when_it_changes() -> None:
     call(QueueStatus("queued", None, None))
     assert call.last_prompt.endswith("31 seconds.")
     assert call.state.phase is Phase.QUEUED
+
+
+def test_a_waiting_caller_takes_the_callback_offer_without_hanging_up() -> None:
+    call = queued()(k("1"))  # before any offer, keys on hold do nothing
+    assert call.state.phase is Phase.QUEUED and RequestCallback() not in call.effects
+    call(QueueStatus("offered", 1, 130.0, callback_offer=True))  # an agent is about to answer
+    assert not call.state.callback_offered
+    call(QueueStatus("queued", 2, 130.0, callback_offer=True))
+    assert call.prompts[-2:] == [
+        "You are number 2 in line. You have waited 130 seconds.",
+        ENGINE.flow.text(ENGINE.flow.callback.offer, "en"),
+    ]
+    call(QueueStatus("queued", 2, 131.0, callback_offer=True))
+    assert call.prompts.count(ENGINE.flow.text(ENGINE.flow.callback.offer, "en")) == 1
+    call(k("7"))
+    assert call.state.phase is Phase.QUEUED
+    call(k("1#"))
+    assert call.effects[-1] == RequestCallback()
+    assert Hangup() not in call.effects
+    assert call.state.phase is Phase.DONE and call.state.callback
+    assert call.last_prompt.startswith("Thank you. You keep your place in line")
 
 
 def test_connected_then_ended_by_the_agent_leads_to_the_survey() -> None:
