@@ -299,3 +299,25 @@ async def test_the_same_flow_gives_the_same_call_context_as_the_simulator(papi: 
         [(s["node"], s["prompt"], s["input"]) for s in c["ivr_path"]] for c in (phoned, simulated)
     ]
     assert trail[0] == trail[1]
+
+
+async def test_behind_a_proxy_the_public_url_is_what_is_signed(
+    server_factory: Callable[..., LiveServer],
+) -> None:
+    public = "https://phones.example.com/tellonce"
+    live = server_factory(twilio_auth_token=TOKEN, public_url=public + "/")
+    api = Api(live)
+    try:
+        phone = Phone(api)
+        params = phone.params()
+        # Signed for the URL the server sees: not what the platform called, so refused.
+        r = await phone.post(WEBHOOK, params)
+        assert r.status_code == 403
+        signature = phone.validator.compute_signature(public + WEBHOOK, params)
+        r = await phone.post(WEBHOOK, params, signature=signature)
+        assert r.status_code == 200, r.text
+        # The next turns are asked for at the public URL too.
+        first = engine_turns([])[0]
+        assert shape(ET.fromstring(r.text)) == gather(first, public + action(1), numDigits="1")
+    finally:
+        await api.http.aclose()
