@@ -6,9 +6,15 @@ answer is parsed as XML and checked element by element against what the engine s
 
 from __future__ import annotations
 
+import asyncio
+import os
+import re
+import subprocess
+import sys
 import uuid
 import xml.etree.ElementTree as ET
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -20,6 +26,7 @@ from ivr.engine import Engine, Keys, Phase, Verified
 from ivr.flow import load_flow
 from ivr.simulator import CallRunner, play_keys
 
+REPO = Path(__file__).resolve().parents[2]
 TOKEN = "twilio-auth-token-0123456789abcdef"
 WEBHOOK = "/voice/twilio"
 STATUS = "/voice/twilio/status"
@@ -321,3 +328,42 @@ async def test_behind_a_proxy_the_public_url_is_what_is_signed(
         assert shape(ET.fromstring(r.text)) == gather(first, public + action(1), numDigits="1")
     finally:
         await api.http.aclose()
+
+
+def loopback(live: LiveServer, *args: str, token: str = TOKEN) -> subprocess.CompletedProcess[str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("TELLONCE_")}
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (str(REPO), env.get("PYTHONPATH")) if p)
+    env["TELLONCE_TWILIO_AUTH_TOKEN"] = token
+    command = [sys.executable, "-c", "import sys; from app.cli import main; sys.exit(main())"]
+    return subprocess.run(
+        [*command, "ivr", "--twilio", "--server", live.base_url, *args],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=60,
+    )
+
+
+async def test_the_loopback_caller_drives_the_webhook_as_the_platform_would(papi: Api) -> None:
+    result = await asyncio.to_thread(
+        loopback, papi.live, "--from", CALLER, "--keys", "1,12345678#,1234#,2"
+    )
+    assert result.returncode == 0, result.stderr
+    lines = result.stdout.splitlines()
+    expected = engine_turns(LOST_CARD)
+    assert lines[: len(expected[0])] == expected[0]
+    assert "> ****" in lines and "1234" not in result.stdout.replace("12345678", "")
+    assert re.fullmatch(r"call_sid=CA[0-9a-f]{32}", lines[-1])
+    (call,) = await calls_of(papi)
+    call = await papi.call(call["id"])
+    assert call["state"] == "queued" and call["intent"] == "card_lost"
+    assert [s["input"] for s in call["ivr_path"]] == ["1", "12345678", "****", "2"]
+
+
+async def test_the_loopback_caller_with_the_wrong_token_is_refused(papi: Api) -> None:
+    result = await asyncio.to_thread(
+        loopback, papi.live, "--keys", "1", token="not-the-token-0123456789"
+    )
+    assert result.returncode == 1
+    assert "403" in result.stderr and "not-the-token" not in result.stderr
+    assert await calls_of(papi) == []
