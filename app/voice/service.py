@@ -49,6 +49,7 @@ class Claim:
     caller_number: str
     call_id: int | None
     state: State | None  # None: the call's first turn
+    twiml: str | None  # the answer of the turn before, put back if this one fails
 
 
 @dataclass(frozen=True)
@@ -121,6 +122,12 @@ async def turn(
         state = State(phase=Phase.DONE, node=base.node if base else "", language=language)
         prompts = [ctx.flow.text(ctx.flow.messages.goodbye, language)]
         then = None
+    except BaseException:
+        # Not the centre's answer but a failure (the database went away): the turn is given
+        # back, so that the platform's retry runs it rather than waiting for it for ever.
+        made = None if runner is None or runner.call_id is None else int(runner.call_id)
+        await _release(ctx, call_sid=call_sid, turn=turn, twiml=claimed.twiml, call_id=made)
+        raise
     twiml = render(prompts, state.language, then)
     call_id = None if runner is None or runner.call_id is None else int(runner.call_id)
     await _keep(ctx, call_sid=call_sid, state=state, call_id=call_id, twiml=twiml)
@@ -142,6 +149,7 @@ async def _claim(
             repository.add(session, voice)
         elif turn != voice.turn:
             return voice.twiml
+        previous = voice.twiml
         voice.turn = turn + 1
         voice.twiml = None
         voice.updated_at = utcnow()
@@ -149,7 +157,23 @@ async def _claim(
             caller_number=voice.caller_number,
             call_id=voice.call_id,
             state=load_state(voice.state) if voice.state else None,
+            twiml=previous,
         )
+
+
+async def _release(
+    ctx: AppContext, *, call_sid: str, turn: int, twiml: str | None, call_id: int | None
+) -> None:
+    """Give a failed turn back; a call it made stays the session's, so a retry makes none."""
+    try:
+        async with ctx.transaction() as session:
+            voice = await repository.get(session, call_sid, lock=True)
+            if voice is not None and voice.turn == turn + 1 and voice.twiml is None:
+                voice.turn = turn
+                voice.twiml = twiml
+                voice.call_id = call_id if call_id is not None else voice.call_id
+    except Exception:
+        log.warning("voice turn not given back", extra={"call_sid": call_sid, "turn": turn})
 
 
 async def _keep(

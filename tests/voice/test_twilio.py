@@ -367,3 +367,29 @@ async def test_the_loopback_caller_with_the_wrong_token_is_refused(papi: Api) ->
     assert result.returncode == 1
     assert "403" in result.stderr and "not-the-token" not in result.stderr
     assert await calls_of(papi) == []
+
+
+async def test_a_turn_that_fails_is_given_back_for_the_platforms_retry(
+    papi: Api, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from app.voice.centre import ServiceCentre
+
+    phone = Phone(papi)
+    await phone.turn()
+    record_step = ServiceCentre.record_step
+    failed: list[str] = []
+
+    async def fail_once(self: ServiceCentre, *args: Any) -> None:
+        if not failed:
+            failed.append("once")
+            raise ConnectionError("the database went away")
+        await record_step(self, *args)
+
+    # The server runs in this process (tests/support.py): the fault reaches its next turn.
+    monkeypatch.setattr(ServiceCentre, "record_step", fail_once)
+    r = await phone.post(action(1), phone.params(Digits="1"))
+    assert r.status_code >= 500 and failed
+    answer = await phone.turn(action(1), Digits="1")
+    assert shape(answer) == gather(engine_turns(LOST_CARD)[1], action(2))
+    (call,) = await calls_of(papi)
+    assert [s["input"] for s in (await papi.call(call["id"]))["ivr_path"]] == ["1"]
