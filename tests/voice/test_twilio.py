@@ -393,3 +393,42 @@ async def test_a_turn_that_fails_is_given_back_for_the_platforms_retry(
     assert shape(answer) == gather(engine_turns(LOST_CARD)[1], action(2))
     (call,) = await calls_of(papi)
     assert [s["input"] for s in (await papi.call(call["id"]))["ivr_path"]] == ["1"]
+
+
+async def test_with_an_agent_who_takes_no_phone_calls_the_wrap_brings_the_survey(
+    papi: Api,
+) -> None:
+    phone = Phone(papi)
+    await play(phone, LOST_CARD)
+    (call,) = await calls_of(papi)
+    await papi.set_status("alice", "available")
+    r = await papi.post(f"/api/calls/{call['id']}/accept", "alice")
+    assert r.status_code == 200, r.text
+    flow = ENGINE.flow
+    answer = await phone.turn(action(5))
+    assert shape(answer) == wait([flow.text(flow.messages.connected, "en")], action(6))
+    r = await papi.post(
+        f"/api/calls/{call['id']}/wrap",
+        "alice",
+        {"disposition": "resolved", "sentiment": "positive"},
+    )
+    assert r.status_code == 200, r.text
+    answer = await phone.turn(action(6))
+    ended = [flow.text(flow.messages.call_ended, "en"), flow.text(flow.survey.csat, "en")]
+    assert shape(answer) == gather(ended, action(7), numDigits="1")
+    answer = await phone.turn(action(7), Digits="5")
+    assert shape(answer) == gather([flow.text(flow.survey.repeat, "en")], action(8), numDigits="1")
+    answer = await phone.turn(action(8), Digits="2")
+    thanks = flow.text(flow.survey.thanks, "en")
+    assert shape(answer) == (
+        "Response",
+        {},
+        None,
+        [*says([thanks], "en-US"), ("Hangup", {}, None, [])],
+    )
+    call = await papi.call(call["id"])
+    assert call["state"] == "ended"
+    assert call["csat"] == 5 and call["had_to_repeat"] is False
+    # The platform's callback after the last turn changes nothing more.
+    await phone.hang_up()
+    assert (await papi.call(call["id"]))["state"] == "ended"
