@@ -432,3 +432,18 @@ async def test_with_an_agent_who_takes_no_phone_calls_the_wrap_brings_the_survey
     # The platform's callback after the last turn changes nothing more.
     await phone.hang_up()
     assert (await papi.call(call["id"]))["state"] == "ended"
+
+
+async def test_spanish_callers_hear_spanish_and_spoken_answers_feed_the_engine(papi: Api) -> None:
+    phone = Phone(papi)
+    answers = await play(phone, ["2", "12345678", "1234"])
+    turn = ENGINE.advance(ENGINE.start().state, Keys("2"))
+    assert shape(answers[1]) == gather(list(turn.prompts), action(2), lang="es-MX")
+    words = "perdí mi tarjeta"
+    answer = await phone.turn(action(4), SpeechResult=words)
+    assert [verb.tag for verb in answer] == ["Say", "Pause", "Redirect"]
+    assert answer[0].get("language") == "es-MX"
+    (call,) = await calls_of(papi)
+    call = await papi.call(call["id"])
+    assert call["language"] == "es" and call["utterance"] == words
+    assert call["ivr_path"][-1]["input"] == words
