@@ -134,6 +134,14 @@ class Settings(BaseSettings):
     max_header_bytes: int = Field(default=32 * 1024, ge=4096)
     header_timeout_s: float = Field(default=10.0, gt=0)
     keep_alive_s: int = Field(default=5, ge=1)
+    # Real phones (app/voice/): the Twilio-style webhook answers only while this is set, and
+    # refuses every request not signed with it.
+    twilio_auth_token: SecretStr | None = None
+    # The base URL the telephony platform calls (https://tellonce.example.com), which is what it
+    # signs: behind a proxy the request's own URL differs. Unset: the request's own URL.
+    public_url: str | None = None
+    # Seconds a waiting caller hears silence between two looks at their place in the queue.
+    twilio_hold_s: int = Field(default=5, ge=1, le=60)
     # Above the 10,000 consoles' websockets one instance holds, with room for their requests.
     max_connections: int = Field(default=20_000, ge=1)
 
@@ -142,7 +150,7 @@ class Settings(BaseSettings):
     def _supported_database(cls, value: str) -> str:
         return check_database_url(value)
 
-    @field_validator("redis_url", "flow", mode="before")
+    @field_validator("redis_url", "flow", "public_url", mode="before")
     @classmethod
     def _empty_is_none(cls, value: object) -> object:
         return None if value == "" else value
@@ -156,6 +164,26 @@ class Settings(BaseSettings):
         if not isinstance(raw, str) or len(raw) < MIN_SECRET_LENGTH:
             raise ValueError(f"must be at least {MIN_SECRET_LENGTH} characters")
         return value
+
+    @field_validator("twilio_auth_token", mode="before")
+    @classmethod
+    def _token_or_none(cls, value: object) -> object:
+        raw = value.get_secret_value() if isinstance(value, SecretStr) else value
+        return None if raw is None or raw == "" else value
+
+    @field_validator("public_url")
+    @classmethod
+    def _public_url(cls, value: str | None) -> str | None:
+        if value is None:
+            return None
+        url = value.strip().rstrip("/")
+        scheme, sep, rest = url.partition("://")
+        if scheme.lower() not in ("http", "https") or not sep or not rest or "@" in rest:
+            raise ValueError(
+                f"{value!r} is not a base URL: write scheme://host[:port][/path], such as "
+                "https://tellonce.example.com"
+            )
+        return url
 
     @field_validator("allowed_origins")
     @classmethod

@@ -41,6 +41,7 @@ from app.realtime.router import router as ws_router
 from app.reports.router import router as reports_router
 from app.routing.dispatcher import Dispatcher
 from app.users.router import router as users_router
+from app.voice.router import router as voice_router
 from ivr.flow import load_flow
 
 log = logging.getLogger("tellonce")
@@ -108,6 +109,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(promises_router)
     app.include_router(reports_router)
     app.include_router(metrics_router)
+    app.include_router(voice_router)
     document_errors(
         app,
         [

@@ -7,6 +7,7 @@ from app.db import Base
 from app.promises.models import Promise
 from app.realtime.models import Counter, Event
 from app.users.models import User
+from app.voice.models import VoiceSession
 
 __all__ = [
     "AskedAgain",
@@ -24,4 +25,5 @@ __all__ = [
     "Transfer",
     "User",
     "VerificationFailure",
+    "VoiceSession",
 ]

@@ -7,6 +7,10 @@ from typing import Annotated
 from pydantic import Field, StringConstraints
 
 E164 = Annotated[str, StringConstraints(pattern=r"^\+[1-9]\d{6,14}$")]
+# Where an agent takes phone calls: an E.164 number, or a softphone's "client:NAME".
+AgentPhone = Annotated[
+    str, StringConstraints(pattern=r"^(\+[1-9]\d{6,14}|client:[A-Za-z0-9_.@-]{1,64})$")
+]
 AccountNumber = Annotated[str, StringConstraints(pattern=r"^\d{8}$")]
 Pin = Annotated[str, StringConstraints(pattern=r"^\d{4,6}$")]
 Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=128)]

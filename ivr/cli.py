@@ -7,7 +7,7 @@ import asyncio
 import os
 import random
 import sys
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 
 import httpx
 
@@ -57,6 +57,25 @@ def register(subparsers: argparse._SubParsersAction) -> None:
         "(e.g. '1,12345678#,1234#,2')",
     )
     mode.add_argument("--calls", type=_positive_int, metavar="N", help="place N random calls")
+    ivr.add_argument(
+        "--twilio",
+        action="store_true",
+        help="with --keys: call through the voice webhook (POST /voice/twilio) as the telephony "
+        "platform would, signing with $TELLONCE_TWILIO_AUTH_TOKEN",
+    )
+    ivr.add_argument(
+        "--public-url",
+        metavar="URL",
+        help="with --twilio: the URL the platform calls, which is signed (default: "
+        "$TELLONCE_PUBLIC_URL, else --server)",
+    )
+    ivr.add_argument(
+        "--hold",
+        type=_not_negative_float,
+        default=0.0,
+        metavar="S",
+        help="with --twilio: seconds to stay on hold in a queue, until an agent answers (0)",
+    )
     ivr.add_argument(
         "--rate", type=_positive_float, metavar="R", help="with --calls: calls per second (2)"
     )
@@ -189,6 +208,8 @@ def run_ivr(args: argparse.Namespace) -> int:
 
     if args.calls is None and args.rate is not None:
         return fail("--rate goes with --calls")
+    if args.twilio:
+        return _run_twilio(args, fail)
     try:
         flow = load_flow(_flow_path(args.flow))
     except FlowError as exc:
@@ -237,6 +258,40 @@ def run_ivr(args: argparse.Namespace) -> int:
         return asyncio.run(main())
     except KeyboardInterrupt:
         # Interactive calls hang up on Ctrl-C themselves; this is --keys or --calls stopped.
+        return fail("interrupted", 130)
+    except ApiError as exc:
+        return fail(f"the server refused: {exc}", 1)
+    except httpx.HTTPError as exc:
+        return fail(f"cannot talk to {args.server}: {exc or type(exc).__name__}", 1)
+
+
+def _run_twilio(args: argparse.Namespace, fail: Callable[[str, int], int]) -> int:
+    """The loop-back caller: the voice webhook driven as the platform drives it."""
+    from ivr.loopback import LoopbackCall, play
+
+    if args.keys is None:
+        return fail("--twilio plays one call: give its answers with --keys", 2)
+    try:
+        answers = parse_keys(args.keys)
+    except ValueError as exc:
+        return fail(f"--keys: {exc}", 2)
+    token = os.environ.get("TELLONCE_TWILIO_AUTH_TOKEN")
+    if not token:
+        return fail("--twilio signs with the auth token: set TELLONCE_TWILIO_AUTH_TOKEN", 2)
+    public = args.public_url or os.environ.get("TELLONCE_PUBLIC_URL") or None
+
+    async def main() -> int:
+        call = LoopbackCall(args.server, token, args.caller_number, public_url=public)
+        try:
+            await play(call, answers, _print, hold_s=args.hold)
+        finally:
+            await call.aclose()
+        _print(f"call_sid={call.sid}")
+        return 0
+
+    try:
+        return asyncio.run(main())
+    except KeyboardInterrupt:
         return fail("interrupted", 130)
     except ApiError as exc:
         return fail(f"the server refused: {exc}", 1)

@@ -15,35 +15,26 @@ import signal
 import sys
 import threading
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import TextIO
 
 import httpx
 
-from ivr.client import ApiError, HandoffResult, IvrClient
+from ivr.client import ApiError, IvrClient
+from ivr.driver import CallRunner, Say
 from ivr.engine import (
     PIN_MASK,
     Awaiting,
     CallerHangup,
     CollectNode,
-    Effect,
     Engine,
-    Event,
-    Handoff,
-    Hangup,
     Keys,
     MenuNode,
     Phase,
     QueueStatus,
-    RecordStep,
-    RequestCallback,
     Speech,
     State,
-    SubmitSurvey,
-    Turn,
-    Verified,
-    Verify,
     VerifyNode,
 )
 from ivr.flow import Flow, tokens
@@ -53,8 +44,6 @@ HANGUP_WORDS = frozenset({"/hangup", "/h", "/quit", "/q"})
 KEYS_RE = re.compile(r"[0-9*#]*")
 # A caller stuck in a looping tree gives up; no real call goes round this often.
 MAX_ANSWERS = 40
-
-Say = Callable[[str], None]
 
 
 def parse_keys(text: str) -> list[Keys | Speech]:
@@ -110,96 +99,6 @@ def shown(state: State, answer: Keys | Speech) -> str:
     if isinstance(answer, Speech):
         return f'"{answer.text}"'
     return answer.keys or "(silence)"
-
-
-class CallRunner:
-    """One call: runs the engine's effects against the backend and feeds the results back."""
-
-    def __init__(
-        self, engine: Engine, client: IvrClient, caller_number: str, say: Say | None = None
-    ) -> None:
-        self.engine = engine
-        self.client = client
-        self.caller_number = caller_number
-        self.say: Say = say or (lambda _: None)
-        self.call_id: str | None = None
-        self.handoff: HandoffResult | None = None
-        self.escalate_reason: str | None = None
-        self.hung_up = False
-        self.connected = False  # an agent answered at some point
-        self.callback = False  # the caller took the callback offer
-        self._state: State | None = None
-
-    @property
-    def state(self) -> State:
-        if self._state is None:
-            raise RuntimeError("the call has not started")
-        return self._state
-
-    async def start(self) -> None:
-        turn = self.engine.start()
-        if not _asks_language_first(self.engine.flow):
-            await self._call(turn.state)
-        await self._apply(turn)
-
-    async def send(self, event: Event) -> None:
-        await self._apply(self.engine.advance(self.state, event))
-
-    async def _apply(self, turn: Turn) -> None:
-        while True:
-            self._state = turn.state
-            if turn.state.phase in (Phase.CONNECTED, Phase.SURVEY):
-                self.connected = True
-            for prompt in turn.prompts:
-                self.say(prompt)
-            feedback: Event | None = None
-            for effect in turn.effects:
-                feedback = await self._do(effect, turn.state) or feedback
-            if feedback is None:
-                return
-            turn = self.engine.advance(turn.state, feedback)
-
-    async def _do(self, effect: Effect, state: State) -> Event | None:
-        call_id = await self._call(state)
-        if isinstance(effect, RecordStep):
-            await self.client.record_step(call_id, effect.node, effect.prompt, effect.input)
-        elif isinstance(effect, Verify):
-            result = await self.client.verify(call_id, effect.account_number, effect.pin)
-            return Verified(result.verified, result.attempts_left, result.locked)
-        elif isinstance(effect, Handoff):
-            self.escalate_reason = effect.escalate_reason
-            self.handoff = await self.client.handoff(
-                call_id,
-                intent=effect.intent,
-                collected=effect.collected,
-                utterance=effect.utterance,
-                escalate_reason=effect.escalate_reason,
-            )
-        elif isinstance(effect, Hangup):
-            self.hung_up = True
-            await self.client.hangup(call_id)
-        elif isinstance(effect, RequestCallback):
-            # No hang-up after it: the call waits on, keeping its place, for an agent to call.
-            self.callback = True
-            await self.client.request_callback(call_id, effect.number)
-        elif isinstance(effect, SubmitSurvey):
-            await self.client.survey(call_id, effect.csat, effect.had_to_repeat)
-        return None
-
-    async def _call(self, state: State) -> str:
-        if self.call_id is None:
-            # The centre learns the language only when the call is created, so a tree that
-            # asks it first creates the call with the first answer (even a hang-up).
-            created = await self.client.create_call(self.caller_number, state.language)
-            self.call_id = created.id
-        return self.call_id
-
-
-def _asks_language_first(flow: Flow) -> bool:
-    node = flow.nodes[flow.start]
-    return isinstance(node, MenuNode) and any(
-        action.set_language is not None for action in node.options.values()
-    )
 
 
 # Scripted: --keys.

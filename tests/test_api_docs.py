@@ -25,7 +25,13 @@ APP_DIR = ROOT / "app"
 
 HTTP_METHODS = {"GET", "POST", "PUT", "PATCH", "DELETE"}
 # Documented, served, and intentionally outside /openapi.json (include_in_schema=False).
-OUTSIDE_SCHEMA = {("GET", "/docs"), ("GET", "/openapi.json")}
+OUTSIDE_SCHEMA = {
+    ("GET", "/docs"),
+    ("GET", "/openapi.json"),
+    # The telephony platform's form-encoded webhooks, answered with TwiML (app/voice/).
+    ("POST", "/voice/twilio"),
+    ("POST", "/voice/twilio/status"),
+}
 
 ROUTE_HEADING = re.compile(r"^### `(GET|POST|PUT|PATCH|DELETE|WS) (/\S*)`$")
 EVENT_HEADING = re.compile(r"^### `([a-z_]+\.[a-z_]+)`$")

@@ -135,3 +135,16 @@ def test_instances_starting_together_keep_the_keys_of_whoever_wrote_the_file_fir
     assert settings.ivr_api_key.get_secret_value() == theirs["ivr_api_key"]
     assert json.loads(path.read_text()) == theirs
     assert not list(tmp_path.glob("*.tmp"))
+
+
+def test_the_twilio_auth_token_is_secret_and_the_public_url_a_base_url() -> None:
+    settings = Settings(
+        twilio_auth_token="a-twilio-token-0123456789", public_url="https://x.example/"
+    )
+    assert settings.public_url == "https://x.example"
+    assert "a-twilio-token" not in repr(settings) and "a-twilio-token" not in str(settings)
+    assert Settings(twilio_auth_token="", public_url="").twilio_auth_token is None
+    assert Settings(public_url="").public_url is None
+    for bad in ("phones.example.com", "ftp://x.example", "https://user@x.example"):
+        with pytest.raises(ValueError):
+            Settings(public_url=bad)

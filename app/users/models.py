@@ -47,6 +47,9 @@ class User(Base):
     # End of the WRAPUP_S pause after a wrap; a timer row any instance may expire.
     wrapup_until: Mapped[datetime | None] = mapped_column(default=None, index=True)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # Where a phone call is put through when this agent accepts it: an E.164 number, or
+    # "client:NAME" for a softphone registered with the telephony platform.
+    phone: Mapped[str | None] = mapped_column(String(80), default=None)
     # Bumped by a sign-out or a disable: tokens carry the value they were issued with, and one
     # that differs is refused, on every instance, at the user read every request makes anyway.
     token_version: Mapped[int] = mapped_column(default=0, server_default=text("0"))

@@ -8,7 +8,7 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from app.users.models import AgentStatus, Role
-from app.validation import Name, Password, Skill, Username
+from app.validation import AgentPhone, Name, Password, Skill, Username
 
 
 class Person(BaseModel):
@@ -26,6 +26,8 @@ class UserCreate(BaseModel):
     display_name: Name | None = None
     role: Role
     skills: list[Skill] = Field(default_factory=list, max_length=32)
+    # Where phone calls are put through when this agent accepts one (docs/TELEPHONY.md).
+    phone: AgentPhone | None = None
 
 
 class UserRead(BaseModel):
@@ -41,6 +43,8 @@ class UserRead(BaseModel):
     wrapup_until: datetime | None = None
     # A disabled user cannot sign in (POST /api/users/{id}/disable, /enable).
     disabled: bool = False
+    # An E.164 number or "client:NAME": where real phone calls reach this agent.
+    phone: str | None = None
 
 
 class AgentRead(BaseModel):

@@ -57,6 +57,7 @@ async def create(
         display_name=data.display_name or data.username,
         role=data.role,
         skills=sorted(set(data.skills)),
+        phone=data.phone,
     )
     session.add(user)
     try:

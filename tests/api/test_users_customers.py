@@ -18,6 +18,7 @@ USER_FIELDS = {
     "status",
     "wrapup_until",
     "disabled",
+    "phone",
 }
 AGENT_FIELDS = {"id", "display_name", "status", "skills"}
 DEMO_USERS = {"super", "alice", "bob", "carol"}
@@ -103,6 +104,7 @@ async def test_created_users_sign_in_and_are_listed(api: Api) -> None:
         "status": "offline",
         "wrapup_until": None,
         "disabled": False,
+        "phone": None,
     }
     assert "hash" not in r.text and "argon2" not in r.text and "password" not in r.text
 
