@@ -6,6 +6,7 @@ from app.customers.models import Customer, CustomerPhone, VerificationFailure
 from app.db import Base
 from app.promises.models import Promise
 from app.realtime.models import Counter, Event
+from app.reports.models import ExceptionMark
 from app.users.models import User
 from app.voice.models import VoiceSession
 
@@ -19,6 +20,7 @@ __all__ = [
     "Customer",
     "CustomerPhone",
     "Event",
+    "ExceptionMark",
     "IvrStep",
     "Note",
     "Promise",

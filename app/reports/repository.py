@@ -17,6 +17,8 @@ from sqlalchemy.orm import Session
 
 from app.calls.models import AskedAgain, Call, Transfer
 from app.calls.states import CallState
+from app.db import DbSession
+from app.reports.models import ExceptionMark
 from app.users.models import User
 
 # The escalation reasons whose calls hold the caller's own words the phone tree did not know.
@@ -165,3 +167,19 @@ def exception_utterances(
         .limit(limit)
     )
     return session.execute(stmt).all()
+
+
+def marked_keys(session: Session) -> set[str]:
+    """The terms_key of every group a supervisor marked: a few rows, read whole."""
+    return set(session.scalars(select(ExceptionMark.terms_key)))
+
+
+async def mark_by_key(session: DbSession, terms_key: str) -> ExceptionMark | None:
+    found: ExceptionMark | None = await session.scalar(
+        select(ExceptionMark).where(ExceptionMark.terms_key == terms_key)
+    )
+    return found
+
+
+def add_mark(session: DbSession, mark: ExceptionMark) -> None:
+    session.add(mark)

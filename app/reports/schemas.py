@@ -4,8 +4,17 @@ from __future__ import annotations
 
 import enum
 from datetime import UTC, datetime
+from typing import Annotated
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    field_validator,
+    model_validator,
+)
 
 
 class GroupBy(enum.StrEnum):
@@ -43,6 +52,34 @@ class ExperienceQuery(Period):
 
 class ExceptionsQuery(Period):
     pass
+
+
+class DraftQuery(ExceptionsQuery):
+    """The group is named by its label, as the exceptions report of the same period gives it."""
+
+    label: str = Field(min_length=1, max_length=400)
+
+
+Term = Annotated[str, StringConstraints(pattern=r"^[a-z0-9]+$", max_length=64)]
+
+
+class MarkCreate(BaseModel):
+    """A group of the exceptions report, by its `terms`, to add to the phone tree."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    terms: list[Term] = Field(min_length=1, max_length=5)
+    note: str | None = Field(default=None, max_length=500)
+
+
+class MarkRead(BaseModel):
+    model_config = ConfigDict(from_attributes=True)
+
+    id: int
+    terms: list[str]
+    note: str | None
+    marked_by_id: int | None
+    marked_at: datetime
 
 
 class Figures(BaseModel):
@@ -99,6 +136,8 @@ class ExceptionGroup(BaseModel):
     # "open" for a call not wrapped yet, "abandoned" for a caller who hung up first).
     queues: dict[str, int]
     resolutions: dict[str, int]
+    # A supervisor marked the group "add to the phone tree" (POST /api/reports/exceptions/marks).
+    marked: bool = False
 
 
 class ExceptionsOut(BaseModel):

@@ -12,20 +12,26 @@ import asyncio
 import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
+from collections.abc import Set as AbstractSet
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
 from sqlalchemy import Connection, create_engine, event
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.orm import Session
 from sqlalchemy.pool import NullPool
 
+from app.audit import service as audit
 from app.context import AppContext
-from app.errors import Invalid
-from app.reports import repository, similarity
+from app.db import DbSession, utcnow
+from app.errors import Conflict, Invalid, NotFound
+from app.reports import draft, repository, similarity
+from app.reports.models import ExceptionMark
 from app.reports.schemas import (
+    DraftQuery,
     ExceptionGroup,
     ExceptionsOut,
     ExceptionsQuery,
@@ -34,8 +40,11 @@ from app.reports.schemas import (
     Figures,
     Group,
     GroupBy,
+    MarkCreate,
+    MarkRead,
     Period,
 )
+from app.users.models import User
 
 T = TypeVar("T")
 
@@ -248,7 +257,14 @@ def _outcome(state: str, disposition: str | None) -> str:
     return "abandoned" if state == "abandoned" else "open"
 
 
-def _exceptions_out(query: ExceptionsQuery, rows: Sequence[Any]) -> ExceptionsOut:
+def terms_key(terms: Sequence[str]) -> str:
+    """A group's identity: its key terms in any order."""
+    return " ".join(sorted(set(terms)))
+
+
+def _exceptions_out(
+    query: ExceptionsQuery, rows: Sequence[Any], marked: AbstractSet[str] = frozenset()
+) -> ExceptionsOut:
     utterances = [row.utterance for row in rows]
     groups = []
     for cluster in similarity.group(utterances):
@@ -266,6 +282,7 @@ def _exceptions_out(query: ExceptionsQuery, rows: Sequence[Any]) -> ExceptionsOu
                 resolutions=dict(
                     Counter(_outcome(row.state, row.disposition) for row in members).most_common()
                 ),
+                marked=terms_key(label) in marked,
             )
         )
     return ExceptionsOut(from_=query.from_, to=query.to, utterances=len(rows), groups=groups)
@@ -274,10 +291,68 @@ def _exceptions_out(query: ExceptionsQuery, rows: Sequence[Any]) -> ExceptionsOu
 async def exceptions(ctx: AppContext, *, query: ExceptionsQuery) -> ExceptionsOut:
     check_period(ctx, query)
 
-    def read(session: Session) -> Sequence[Any]:
-        return repository.exception_utterances(
+    def read(session: Session) -> tuple[Sequence[Any], set[str]]:
+        rows = repository.exception_utterances(
             session, start=query.from_, end=query.to, limit=MAX_UTTERANCES
         )
+        return rows, repository.marked_keys(session)
 
-    rows = await _read(ctx, read)
-    return await asyncio.to_thread(_exceptions_out, query, rows)
+    rows, marked = await _read(ctx, read)
+    return await asyncio.to_thread(_exceptions_out, query, rows, marked)
+
+
+async def draft_intent(ctx: AppContext, *, query: DraftQuery) -> tuple[str, str]:
+    """(file name, YAML) of the draft intent of the period's group with this label, checked
+    against the server's flow (TELLONCE_FLOW)."""
+    report = await exceptions(ctx, query=query)
+    group = next((g for g in report.groups if g.label == query.label), None)
+    if group is None:
+        raise NotFound("no group of the exceptions report of this period has that label")
+    built = await asyncio.to_thread(draft.build, ctx.flow, terms=group.terms, queues=group.queues)
+    if not built.keywords:
+        raise Conflict(
+            "none of the group's key terms can be a keyword: each would change what the "
+            "flow's own examples match"
+        )
+    text = draft.render(
+        ctx.flow,
+        built,
+        count=group.count,
+        examples=group.examples,
+        start=query.from_,
+        end=query.to,
+    )
+    return built.name, text
+
+
+def mark_read(mark: ExceptionMark) -> MarkRead:
+    return MarkRead(
+        id=mark.id,
+        terms=mark.terms_key.split(" "),
+        note=mark.note,
+        marked_by_id=mark.marked_by_id,
+        marked_at=mark.marked_at,
+    )
+
+
+async def mark(session: DbSession, *, data: MarkCreate, by: User) -> MarkRead:
+    """Mark a group "add to the phone tree"; a group marked already is a conflict."""
+    key = terms_key(data.terms)
+    if await repository.mark_by_key(session, key) is not None:
+        raise Conflict("this group is marked already")
+    found = ExceptionMark(terms_key=key, marked_by_id=by.id, marked_at=utcnow(), note=data.note)
+    repository.add_mark(session, found)
+    try:
+        async with session.begin_nested():
+            await session.flush()
+    except IntegrityError as exc:  # a concurrent mark of the same group
+        raise Conflict("this group is marked already") from exc
+    audit.record(
+        session,
+        by=by,
+        action="exceptions.marked",
+        object_type="exception_mark",
+        object_id=found.id,
+        details={"terms": key.split(" "), "note": data.note},
+    )
+    return mark_read(found)

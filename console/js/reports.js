@@ -146,10 +146,55 @@ function renderExceptions(report) {
         h("div", { class: "exception-head" }, h("strong", { testid: "exception-label" }, group.label), " ", h("span", { class: "count", testid: "exception-count" }, String(group.count))),
         h("ul", { class: "examples" }, group.examples.map((words) => h("li", { testid: "exception-example" }, `“${words}”`))),
         h("p", { class: "muted" }, `Ended up in: ${spread(group.queues)} · Resolved: ${spread(group.resolutions)}`),
-        h("button", { type: "button", class: "link", testid: "exception-calls", onclick: () => showCallIds(group.label, group.call_ids) }, `Its ${group.call_ids.length} call${group.call_ids.length === 1 ? "" : "s"}`),
+        h(
+          "p",
+          { class: "exception-actions" },
+          h("button", { type: "button", class: "link", testid: "exception-calls", onclick: () => showCallIds(group.label, group.call_ids) }, `Its ${group.call_ids.length} call${group.call_ids.length === 1 ? "" : "s"}`),
+          " · ",
+          markButton(group),
+          " · ",
+          h("button", { type: "button", class: "link", testid: "exception-draft", onclick: () => downloadDraft(group) }, "Download draft intent"),
+        ),
       ),
     ),
   );
+}
+
+function markButton(group) {
+  if (group.marked) {
+    return h("span", { class: "marked", testid: "exception-marked" }, "Marked: add to the phone tree");
+  }
+  const button = h("button", { type: "button", class: "link", testid: "exception-mark" }, "Add to the phone tree");
+  button.addEventListener("click", async () => {
+    button.disabled = true;
+    try {
+      await api("/api/reports/exceptions/marks", { method: "POST", body: { terms: group.terms } });
+    } catch (e) {
+      // 409: someone marked it meanwhile, which is what was asked.
+      if (e.status !== 409) {
+        button.disabled = false;
+        showError(e.message);
+        return;
+      }
+    }
+    group.marked = true;
+    button.replaceWith(markButton(group));
+  });
+  return button;
+}
+
+async function downloadDraft(group) {
+  try {
+    await download(`/api/reports/exceptions/draft?${query(state.period, { label: group.label })}`, `intent-${group.terms.join("_")}.yaml`, "text/yaml");
+  } catch (e) {
+    showError(e.message);
+  }
+}
+
+function showError(message) {
+  const error = byTestId("report-error");
+  error.textContent = message;
+  error.hidden = false;
 }
 
 function spread(counts) {
@@ -204,7 +249,9 @@ function drawCharts(byQueue) {
   state.charts = [];
   const Chart = window.Chart;
   if (!Chart) return;
-  const common = { animation: false, responsive: true, maintainAspectRatio: false };
+  // The height follows the width: sized from its container instead, a canvas grows the figure
+  // it sits in, which grows the canvas again, and the page never stops getting longer.
+  const common = { animation: false, responsive: true, maintainAspectRatio: true, aspectRatio: 2 };
   const dist = byQueue.total.csat_distribution || {};
   state.charts.push(
     new Chart(byTestId("chart-csat"), {
@@ -263,10 +310,10 @@ async function load(form) {
   }
 }
 
-// The CSV routes need the bearer token, which a plain link cannot send: fetched, then saved.
-async function download(path, name) {
+// The CSV and YAML routes need the bearer token, which a plain link cannot send: fetched, then saved.
+async function download(path, name, type = "text/csv") {
   const text = await api(path);
-  const url = URL.createObjectURL(new Blob([text], { type: "text/csv" }));
+  const url = URL.createObjectURL(new Blob([text], { type }));
   const link = h("a", { href: url, download: name });
   document.body.appendChild(link);
   link.click();
