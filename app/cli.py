@@ -196,6 +196,7 @@ def cmd_user_create(args: argparse.Namespace) -> int:
             display_name=args.name,
             role=args.role,
             skills=[s for s in (args.skills or "").split(",") if s.strip()],
+            phone=args.phone,
         )
     except ValidationError as exc:
         fields = ", ".join(".".join(map(str, e["loc"])) + ": " + e["msg"] for e in exc.errors())
@@ -248,6 +249,11 @@ def build_parser() -> argparse.ArgumentParser:
     create.add_argument("--role", required=True, choices=["agent", "supervisor"])
     create.add_argument("--skills", default="", help="comma-separated queues, e.g. billing,cards")
     create.add_argument("--name", default=None, help="display name")
+    create.add_argument(
+        "--phone",
+        default=None,
+        help="where the phone webhook dials this agent: +15551234567, or client:NAME",
+    )
     create.set_defaults(func=cmd_user_create)
 
     from ivr.cli import register

@@ -67,6 +67,23 @@ def test_user_create_refuses_a_skill_that_is_no_queue(tmp_path: Path) -> None:
     assert ok.returncode == 0, ok.stderr
 
 
+def test_user_create_sets_where_the_phone_webhook_dials_the_agent(tmp_path: Path) -> None:
+    bad = tellonce(
+        "user", "create", "erin", "--password", "s3cret-pw", "--role", "agent",
+        "--phone", "555-1234", cwd=tmp_path,
+    )  # fmt: skip
+    assert bad.returncode == 2 and "phone" in bad.stderr
+    ok = tellonce(
+        "user", "create", "erin", "--password", "s3cret-pw", "--role", "agent",
+        "--skills", "cards", "--phone", "client:erin", cwd=tmp_path,
+    )  # fmt: skip
+    assert ok.returncode == 0, ok.stderr
+    with sqlite3.connect(tmp_path / "tellonce.db") as db:
+        assert db.execute("SELECT phone FROM users WHERE username = 'erin'").fetchone() == (
+            "client:erin",
+        )
+
+
 def test_the_readmes_escalation_example_is_one_shell_word_with_the_words_quoted() -> None:
     """The tour's `--keys` example survives a POSIX shell and reaches the phone tree as words."""
     readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
