@@ -66,19 +66,26 @@ class CallRunner:
     """One call: runs the engine's effects against the backend and feeds the results back."""
 
     def __init__(
-        self, engine: Engine, client: Centre, caller_number: str, say: Say | None = None
+        self,
+        engine: Engine,
+        client: Centre,
+        caller_number: str,
+        say: Say | None = None,
+        *,
+        state: State | None = None,
+        call_id: str | None = None,
     ) -> None:
         self.engine = engine
         self.client = client
         self.caller_number = caller_number
         self.say: Say = say or (lambda _: None)
-        self.call_id: str | None = None
+        self.call_id = call_id
         self.handoff: HandoffResult | None = None
         self.escalate_reason: str | None = None
         self.hung_up = False
         self.connected = False  # an agent answered at some point
         self.callback = False  # the caller took the callback offer
-        self._state: State | None = None
+        self._state = state
 
     @classmethod
     def resume(
@@ -92,10 +99,7 @@ class CallRunner:
         say: Say | None = None,
     ) -> CallRunner:
         """A call begun by an earlier request, from the state that request kept."""
-        runner = cls(engine, client, caller_number, say)
-        runner._state = state
-        runner.call_id = call_id
-        return runner
+        return cls(engine, client, caller_number, say, state=state, call_id=call_id)
 
     @property
     def state(self) -> State:
