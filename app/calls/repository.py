@@ -119,8 +119,13 @@ async def listed(
     state: CallState | None,
     queue: str | None,
     limit: int,
+    agent_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> Sequence[Call]:
-    """Newest first; seen_by_agent: only the calls ever offered or assigned to that agent."""
+    """Newest first; seen_by_agent: only the calls ever offered or assigned to that agent;
+    agent_id: the calls whose agent (the last to have them) is that one; since and until: first
+    queued from since, before until."""
     query = select(Call).order_by(Call.created_at.desc(), Call.id.desc()).limit(limit)
     if seen_by_agent is not None:
         query = query.join(
@@ -130,6 +135,12 @@ async def listed(
         query = query.where(Call.state == state)
     if queue is not None:
         query = query.where(Call.queue == queue)
+    if agent_id is not None:
+        query = query.where(Call.agent_id == agent_id)
+    if since is not None:
+        query = query.where(Call.first_queued_at >= since)
+    if until is not None:
+        query = query.where(Call.first_queued_at < until)
     return (await session.scalars(query)).all()
 
 

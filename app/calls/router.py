@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated
 
 from fastapi import APIRouter, Path, Query, Response, status
-from pydantic import BaseModel
+from pydantic import AwareDatetime, BaseModel
 
 from app.calls import bounds, service
 from app.calls.schemas import (
@@ -35,6 +35,7 @@ from app.calls.schemas import (
 from app.calls.states import CallState
 from app.db import utcnow
 from app.deps import CtxDep, CurrentUser, IvrUow, Supervisor, Uow
+from app.errors import Invalid
 from app.openapi import refusals
 from app.routing import service as routing
 
@@ -111,8 +112,15 @@ async def list_calls(
     user: CurrentUser,
     state: Annotated[CallState | None, Query()] = None,
     queue: Annotated[str | None, Query(max_length=64)] = None,
+    agent_id: Annotated[int | None, Query(ge=1, le=2_147_483_647)] = None,
+    since: Annotated[AwareDatetime | None, Query(alias="from")] = None,
+    until: Annotated[AwareDatetime | None, Query(alias="to")] = None,
 ) -> list[CallContext]:
-    return await service.list_calls(uow, user=user, state=state, queue=queue)
+    if since is not None and until is not None and since >= until:
+        raise Invalid("'to' must come after 'from'", loc=("query", "to"))
+    return await service.list_calls(
+        uow, user=user, state=state, queue=queue, agent_id=agent_id, since=since, until=until
+    )
 
 
 @router.get("/calls/{call_id}", response_model=CallContext)

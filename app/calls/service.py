@@ -730,13 +730,25 @@ async def _take_from_agent(
 
 
 async def list_calls(
-    uow: UnitOfWork, *, user: User, state: CallState | None, queue: str | None
+    uow: UnitOfWork,
+    *,
+    user: User,
+    state: CallState | None,
+    queue: str | None,
+    agent_id: int | None = None,
+    since: datetime | None = None,
+    until: datetime | None = None,
 ) -> list[CallContext]:
+    """since and until bound when the call was first queued, as the reports' periods do, so
+    that a report's figure lists the calls behind it."""
     found = await calls.listed(
         uow.session,
         seen_by_agent=None if user.role == Role.supervisor else user.id,
         state=state,
         queue=queue,
+        agent_id=agent_id,
+        since=since,
+        until=until,
         limit=LIST_LIMIT,
     )
     return await context.build(uow.session, found)

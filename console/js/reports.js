@@ -121,8 +121,9 @@ function renderTable(table, report, keyHeading) {
       h("th", { scope: "row" }, name),
       COLUMNS.map(([, cell, opens]) => {
         const text = cell(group);
-        if (opens && report.group_by === "queue" && group.calls > 0) {
-          const button = h("button", { type: "button", class: "link", testid: "open-calls", onclick: () => showQueueCalls(group.key) }, text);
+        if (opens && group.calls > 0) {
+          const by = report.group_by === "queue" ? { queue: group.key } : { agent_id: group.key };
+          const button = h("button", { type: "button", class: "link", testid: "open-calls", onclick: () => showGroupCalls(name, by) }, text);
           return h("td", { class: "num" }, button);
         }
         return h("td", { class: "num" }, text);
@@ -226,15 +227,13 @@ function renderCalls(title, calls) {
   panel.scrollIntoView({ block: "start" });
 }
 
-// GET /api/calls has no period filter: the queue's newest calls, kept to the period here.
-async function showQueueCalls(queue) {
-  const calls = await api(`/api/calls?${new URLSearchParams({ queue })}`);
+// The calls behind a queue's or an agent's figures: first queued within the period, as the
+// report counts them (the newest 500).
+async function showGroupCalls(name, by) {
   const { from, to } = state.period;
-  const inPeriod = calls.filter((c) => {
-    const at = new Date(c.created_at);
-    return at >= from && at < to;
-  });
-  renderCalls(`Calls of ${label(queue)}`, inPeriod);
+  const params = new URLSearchParams({ ...by, from: from.toISOString(), to: to.toISOString() });
+  const calls = await api(`/api/calls?${params}`);
+  renderCalls(`Calls of ${by.queue ? label(by.queue) : name}`, calls);
 }
 
 async function showCallIds(title, ids) {

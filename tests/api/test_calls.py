@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from support import Api, LiveServer, Ws
@@ -540,3 +540,42 @@ async def test_a_call_nobody_can_take_yet_is_shown_to_supervisors_as_queued(
     )
     assert updated["data"]["intent"] == "card_lost"
     assert updated["data"]["collected"] == {"card_last4": "4242"}
+
+
+async def test_calls_are_listed_by_agent_and_by_when_they_were_first_queued(
+    api: Api, ws: Any
+) -> None:
+    """The filters behind a report's figures: an agent's calls, within its period."""
+    alice = await ws("alice")
+    await api.set_status("alice", "available")
+    started = datetime.now(UTC)
+    answered = await api.new_call(intent="billing")
+    await alice.next("call.offered", call_id=answered)
+    assert (await api.post(f"/api/calls/{answered}/accept", "alice")).status_code == 200
+    waiting = await api.new_call(intent="loans")  # nobody takes loans calls: it waits
+    boss = await api.as_("super")
+
+    async def listed(**params: str) -> list[int]:
+        r = await api.http.get("/api/calls", params=params, headers=boss)
+        assert r.status_code == 200, r.text
+        return [c["id"] for c in r.json()]
+
+    period = {"from": started.isoformat(), "to": (started + timedelta(hours=1)).isoformat()}
+    assert await listed(agent_id=str(api.ids["alice"])) == [answered]
+    assert await listed(**period) == [waiting, answered]
+    assert await listed(**period, agent_id=str(api.ids["alice"])) == [answered]
+    later = {"from": (started + timedelta(hours=1)).isoformat()}
+    assert await listed(**later) == []
+    # An agent's list stays hers whatever the filter.
+    r = await api.http.get(
+        "/api/calls", params={"agent_id": api.ids["alice"]}, headers=await api.as_("bob")
+    )
+    assert r.status_code == 200 and r.json() == []
+    for bad, loc in [
+        ({"from": "2026-12-03T10:00:00"}, ["query", "from"]),  # no time zone
+        ({**period, "from": period["to"]}, ["query", "to"]),
+        ({"agent_id": "0"}, ["query", "agent_id"]),
+    ]:
+        r = await api.http.get("/api/calls", params=bad, headers=boss)
+        assert r.status_code == 422, r.text
+        assert [p["loc"] for p in r.json()["detail"]] == [loc]

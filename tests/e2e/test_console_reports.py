@@ -74,6 +74,10 @@ def test_the_experience_view_shows_the_days_calls(
     rows = boss.get_by_test_id("call-row")
     expect(rows).to_have_count(2)
     expect(boss.locator(f"[data-testid=call-row][data-call-id='{answered}']")).to_be_visible()
+    # And Alice's, the calls she answered in the period.
+    agents.filter(has_text="Alice").get_by_test_id("open-calls").click()
+    expect(rows).to_have_count(1)
+    expect(boss.locator(f"[data-testid=call-row][data-call-id='{answered}']")).to_be_visible()
 
     # Yesterday had none of them.
     boss.get_by_test_id("period-yesterday").check()
