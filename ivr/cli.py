@@ -7,7 +7,8 @@ import asyncio
 import os
 import random
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Coroutine, Iterator, Sequence
+from typing import Any
 
 import httpx
 
@@ -254,15 +255,8 @@ def run_ivr(args: argparse.Namespace) -> int:
             await run_interactive(engine, client, args.caller_number, poll_s=args.poll)
             return 0
 
-    try:
-        return asyncio.run(main())
-    except KeyboardInterrupt:
-        # Interactive calls hang up on Ctrl-C themselves; this is --keys or --calls stopped.
-        return fail("interrupted", 130)
-    except ApiError as exc:
-        return fail(f"the server refused: {exc}", 1)
-    except httpx.HTTPError as exc:
-        return fail(f"cannot talk to {args.server}: {exc or type(exc).__name__}", 1)
+    # Interactive calls hang up on Ctrl-C themselves; an interrupt here stops --keys or --calls.
+    return _run(main, args.server, fail)
 
 
 def _run_twilio(args: argparse.Namespace, fail: Callable[[str, int], int]) -> int:
@@ -289,6 +283,13 @@ def _run_twilio(args: argparse.Namespace, fail: Callable[[str, int], int]) -> in
         _print(f"call_sid={call.sid}")
         return 0
 
+    return _run(main, args.server, fail)
+
+
+def _run(
+    main: Callable[[], Coroutine[Any, Any, int]], server: str, fail: Callable[[str, int], int]
+) -> int:
+    """Run a caller to its end; an interrupt, a refusal or a lost server is one line and a code."""
     try:
         return asyncio.run(main())
     except KeyboardInterrupt:
@@ -296,7 +297,7 @@ def _run_twilio(args: argparse.Namespace, fail: Callable[[str, int], int]) -> in
     except ApiError as exc:
         return fail(f"the server refused: {exc}", 1)
     except httpx.HTTPError as exc:
-        return fail(f"cannot talk to {args.server}: {exc or type(exc).__name__}", 1)
+        return fail(f"cannot talk to {server}: {exc or type(exc).__name__}", 1)
 
 
 def _print(text: str) -> None:
