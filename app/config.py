@@ -89,6 +89,9 @@ class Settings(BaseSettings):
     # bounds what one request reads.
     service_level_s: float = Field(default=20.0, gt=0, le=3600)
     report_max_days: int = Field(default=92, ge=1, le=366)
+    # How often finished calls are added to the reports' roll-ups (app/reports/rollup.py); a
+    # report reads the calls not rolled up yet one by one, so this bounds what it reads so.
+    report_rollup_s: float = Field(default=10.0, ge=0.1, le=3600)
     # What one call may hold. Every event about a call carries its whole context, so each list
     # of it is capped and the context itself kept under a size (docs/API.md, "Bounded calls").
     max_notes_per_call: int = Field(default=100, ge=1, le=1000)

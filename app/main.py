@@ -38,6 +38,7 @@ from app.promises.router import router as promises_router
 from app.realtime.bus import make_bus
 from app.realtime.hub import Hub
 from app.realtime.router import router as ws_router
+from app.reports.rollup import roll_up_forever
 from app.reports.router import router as reports_router
 from app.routing.dispatcher import Dispatcher
 from app.users.router import router as users_router
@@ -71,9 +72,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if path is None
             else asyncio.create_task(checkpoint_wal_forever(str(path)), name="wal-checkpoint")
         )
+        rollups = asyncio.create_task(roll_up_forever(ctx), name="report-rollups")
         try:
             yield
         finally:
+            rollups.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await rollups
             if checkpoints is not None:
                 checkpoints.cancel()
                 with contextlib.suppress(asyncio.CancelledError):

@@ -35,6 +35,34 @@ class Call(Base):
         Index("ix_calls_state_ivr_active_at", "state", "ivr_active_at"),
         # The supervisors' reports read a period's calls by it (app/reports/).
         Index("ix_calls_first_queued_at", "first_queued_at"),
+        # The calls not rolled up yet (app/reports/rollup.py): the live ones, and those that
+        # finished since the last pass; few, whatever the size of the table.
+        Index(
+            "ix_calls_not_rolled_up",
+            "first_queued_at",
+            sqlite_where=text("rolled_up = 0"),
+            postgresql_where=text("rolled_up = false"),
+        ),
+        # Of those, the finished ones (a call ends once: wrapped, or abandoned), for the pass
+        # that rolls them up.
+        Index(
+            "ix_calls_finished_not_rolled_up",
+            "ended_at",
+            sqlite_where=text("rolled_up = 0"),
+            postgresql_where=text("rolled_up = false"),
+        ),
+        # The repeat calls of a period with their callers, counted without reading the calls.
+        Index(
+            "ix_calls_repeat_caller",
+            "first_queued_at",
+            "queue",
+            "agent_id",
+            "repeat_caller",
+            sqlite_where=text("repeat_caller IS NOT NULL"),
+            postgresql_where=text("repeat_caller IS NOT NULL"),
+        ),
+        # A caller's earlier calls, for unknown callers (customers' calls: by customer_id).
+        Index("ix_calls_caller_number", "caller_number"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -107,6 +135,12 @@ class Call(Base):
     callback_number: Mapped[str | None] = mapped_column(String(20), default=None)
     callback_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     called_back_at: Mapped[datetime | None] = mapped_column(default=None)
+
+    # Counted in the reports' roll-ups (app/reports/rollup.py) once finished; and, set then,
+    # the caller ("c<customer id>" or "n<number>") when it repeats an earlier call about the
+    # same thing within 7 days.
+    rolled_up: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    repeat_caller: Mapped[str | None] = mapped_column(String(24), default=None)
 
     def start_waiting(self, now: datetime) -> None:
         self.waiting_since = now - timedelta(seconds=self.waited_s)

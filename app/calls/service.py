@@ -43,6 +43,7 @@ from app.db import utcnow
 from app.errors import Conflict, Invalid, NotFound
 from app.metrics.service import count_escalation, count_offer
 from app.promises import service as promises
+from app.reports import rollup
 from app.routing import service as routing
 from app.uow import RawJson, UnitOfWork
 from app.users import repository as users
@@ -378,6 +379,7 @@ async def survey(uow: UnitOfWork, *, call: Call, data: SurveyIn) -> CallContext:
         raise Conflict("the survey was answered already")
     call.csat = data.csat
     call.had_to_repeat = data.had_to_repeat
+    await rollup.add_survey(uow.session, call)
     return await _publish(uow, "call.updated", call, agent=False)
 
 

@@ -44,10 +44,13 @@ def _write(rows: list[dict[str, Any]]) -> str:
 
 
 def experience_csv(report: ExperienceOut) -> str:
-    rows = []
     total = {"key": "total", "name": None, **report.total.model_dump()}
+    # The total holds every escalation reason any group has: the same columns on every row.
+    reasons = dict.fromkeys(total["escalation_reasons"], 0)
+    rows = []
     for figures in [total, *(group.model_dump() for group in report.groups)]:
         first = {"key": figures.pop("key"), "name": figures.pop("name")}
+        figures["escalation_reasons"] = reasons | figures["escalation_reasons"]
         rows.append(first | dict(_columns(figures)))
     return _write(rows)
 

@@ -1,52 +1,54 @@
-"""The reports' queries: plain functions of a synchronous Session, so that the service can run
-them in a thread of their own on SQLite, or through AsyncSession.run_sync on PostgreSQL.
+"""The reports' queries. The reads are plain functions of a synchronous Session, so that the
+service can run them in a thread of their own on SQLite, or through AsyncSession.run_sync on
+PostgreSQL; the roll-up's writes (app/reports/rollup.py) are async, in a unit of work.
 
-A period is the calls handed off to the centre (first_queued_at) from `start` up to `end`,
-read through the index on that column. The few seconds-between-two-times expressions differ by
-database; everything else is the same SQL on both.
+A period is the calls handed off to the centre (first_queued_at) from `start` up to `end`: the
+roll-up rows of its whole hours and days, and the calls of the rest as they are.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from datetime import datetime, timedelta
+from collections.abc import Iterable, Sequence
+from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Float, RowMapping, case, cast, func, literal, select
+from sqlalchemy import (
+    ColumnElement,
+    Executable,
+    Select,
+    and_,
+    false,
+    func,
+    literal,
+    or_,
+    select,
+    tuple_,
+    update,
+)
+from sqlalchemy.dialects.postgresql import insert as pg_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from app.calls.models import AskedAgain, Call, Transfer
-from app.calls.states import CallState
-from app.db import DbSession
-from app.reports.models import ExceptionMark
+from app.db import DbSession, dialect_name
+from app.reports.models import ExceptionMark, ReportRollup
 from app.users.models import User
 
 # The escalation reasons whose calls hold the caller's own words the phone tree did not know.
 EXCEPTION_REASONS = ("unscripted", "no_match")
 
+# A statement that reads nothing: it begins the transaction of a session that has none yet.
+BEGIN = select(literal(1))
 
-def _dialect(session: Session) -> str:
-    return session.get_bind().dialect.name
-
-
-def _epoch(session: Session, column: Any) -> ColumnElement[float]:
-    """Seconds since 1970 of a stored time."""
-    if _dialect(session) == "sqlite":
-        return (func.julianday(column) - 2440587.5) * 86400.0
-    return cast(func.extract("epoch", column), Float)
+# The same literal as the partial index ix_calls_not_rolled_up, so that SQLite uses it.
+NOT_ROLLED_UP = Call.rolled_up == false()
 
 
-def group_key(by: str) -> Any:
-    return Call.queue if by == "queue" else Call.agent_id
+def in_period(start: datetime, end: datetime) -> ColumnElement[bool]:
+    return and_(Call.first_queued_at >= start, Call.first_queued_at < end)
 
 
-def _period(start: datetime, end: datetime) -> tuple[ColumnElement[bool], ...]:
-    return (Call.first_queued_at >= start, Call.first_queued_at < end)
-
-
-def _flag(condition: ColumnElement[bool]) -> ColumnElement[int]:
-    return func.sum(case((condition, 1), else_=0))
-
+# --- calls read one by one ---------------------------------------------------------------------
 
 _TRANSFERS_OF_CALL = (
     select(func.count(Transfer.id)).where(Transfer.call_id == Call.id).scalar_subquery()
@@ -55,93 +57,194 @@ _ASKED_AGAIN_OF_CALL = (
     select(func.count(AskedAgain.id)).where(AskedAgain.call_id == Call.id).scalar_subquery()
 )
 
-# A statement that reads nothing: it begins the transaction of a session that has none yet.
-BEGIN = select(literal(1))
+FACT_COLUMNS = (
+    Call.id,
+    Call.queue,
+    Call.agent_id,
+    Call.first_queued_at,
+    Call.state,
+    Call.first_connected_at,
+    Call.ended_at,
+    Call.waited_s,
+    Call.escalation_reason,
+    Call.csat,
+    Call.had_to_repeat,
+    Call.sentiment,
+    Call.customer_id,
+    Call.caller_number,
+    Call.intent,
+    _TRANSFERS_OF_CALL.label("transfers"),
+    _ASKED_AGAIN_OF_CALL.label("asked_again"),
+)
 
 
-def counts(
-    session: Session, *, by: str, start: datetime, end: datetime, service_level_s: float
-) -> Sequence[RowMapping]:
-    """Per group key (null included): the figures that are sums. Transfers are an agent's to a
-    queue or an agent, an escalation by an agent, a supervisor's assignment or move."""
-    answered = Call.first_connected_at.is_not(None)
-    stmt = (
-        select(
-            group_key(by).label("key"),
-            func.count().label("calls"),
-            _flag(answered).label("answered"),
-            _flag(Call.state == CallState.abandoned).label("abandoned"),
-            _flag(answered & (Call.waited_s <= service_level_s)).label("in_service_level"),
-            _flag(Call.escalation_reason.is_not(None)).label("escalations"),
-            # A probe of transfers' call_id index per call: joined instead, SQLite's planner
-            # may walk every call of the table to group them.
-            func.coalesce(func.sum(_TRANSFERS_OF_CALL), 0).label("transfers"),
-            func.coalesce(func.sum(_ASKED_AGAIN_OF_CALL), 0).label("asked_again"),
-            func.count(Call.csat).label("csat_count"),
-            func.coalesce(func.sum(Call.csat), 0).label("csat_sum"),
-            *(_flag(Call.csat == score).label(f"csat_{score}") for score in range(1, 6)),
-            _flag(Call.had_to_repeat.is_(True)).label("had_to_repeat"),
-            *(
-                _flag(Call.sentiment == mood).label(f"sentiment_{mood}")
-                for mood in ("positive", "neutral", "negative")
-            ),
+def facts(*where: ColumnElement[bool]) -> Select[Any]:
+    """What the reports read of each call the conditions pick (first queued, so handed off)."""
+    return select(*FACT_COLUMNS).where(Call.first_queued_at.is_not(None), *where)
+
+
+def raw_calls(
+    session: Session,
+    *,
+    edges: Sequence[tuple[datetime, datetime]],
+    whole: tuple[datetime, datetime] | None,
+) -> Sequence[Any]:
+    """The calls the roll-ups do not hold: every call of the edges (the period's hours that are
+    not whole), and the calls of the whole hours not rolled up yet (live, or just finished)."""
+    ranges = [in_period(a, b) for a, b in edges]
+    if whole is not None:
+        ranges.append(and_(NOT_ROLLED_UP, in_period(*whole)))
+    if not ranges:
+        return []
+    return session.execute(facts(or_(*ranges))).all()
+
+
+def earlier_calls(
+    customers: Iterable[int], numbers: Iterable[str], since: datetime, until: datetime
+) -> list[Executable]:
+    """The queries for (customer_id, caller_number, intent, queue, first_queued_at) of the calls
+    of these customers, and of these numbers from no known customer, first queued in
+    [since, until): one by each caller index, which a single OR of both would not use."""
+    columns = (Call.customer_id, Call.caller_number, Call.intent, Call.queue, Call.first_queued_at)
+    found: list[Executable] = []
+    if customers:
+        found.append(
+            select(*columns).where(Call.customer_id.in_(list(customers)), in_period(since, until))
         )
-        .where(*_period(start, end))
-        .group_by(group_key(by))
-    )
-    return session.execute(stmt).mappings().all()
+    if numbers:
+        found.append(
+            # A known customer's calls from these numbers come too; they are another caller
+            # (to_facts keys callers by customer first), and a condition on customer_id here
+            # would take SQLite to that column's index.
+            select(*columns).where(Call.caller_number.in_(list(numbers)), in_period(since, until))
+        )
+    return found
 
 
-def durations(session: Session, *, by: str, start: datetime, end: datetime) -> Sequence[Any]:
-    """(key, answered, abandoned, waited_s, handle_s) of each answered or abandoned call: the
-    percentiles are taken of these. handle_s, answer to wrap, is null until the call is wrapped."""
-    answered = Call.first_connected_at.is_not(None)
-    abandoned = Call.state == CallState.abandoned
-    handle = case(
-        (
-            answered & (Call.state == CallState.ended),
-            _epoch(session, Call.ended_at) - _epoch(session, Call.first_connected_at),
-        ),
-        else_=None,
+# --- roll-ups ------------------------------------------------------------------------------------
+
+
+def rollups(
+    session: Session, *, dimension: str, grain: str, start: datetime, end: datetime
+) -> Sequence[Any]:
+    """(start, key, tally) of the roll-up rows of one kind within [start, end)."""
+    stmt = select(ReportRollup.start, ReportRollup.key, ReportRollup.tally).where(
+        ReportRollup.dimension == dimension,
+        ReportRollup.grain == grain,
+        ReportRollup.start >= start,
+        ReportRollup.start < end,
     )
-    stmt = select(
-        group_key(by), answered, abandoned, Call.waited_s, handle.label("handle_s")
-    ).where(*_period(start, end), answered | abandoned)
     return session.execute(stmt).all()
 
 
-def repeats(
-    session: Session, *, by: str, start: datetime, end: datetime, window_s: float
+def group_key(by: str) -> Any:
+    return Call.queue if by == "queue" else Call.agent_id
+
+
+def rolled_up_repeat_callers(
+    session: Session, *, by: str, start: datetime, end: datetime
+) -> tuple[dict[Any, int], int]:
+    """Per group key, and in all, how many callers made the repeat calls rolled up in the
+    period: counted by the database from the index ix_calls_repeat_caller alone (only the
+    roll-up sets repeat_caller)."""
+    rolled = (Call.repeat_caller.is_not(None), in_period(start, end))
+    key = group_key(by)
+    per_key = session.execute(
+        select(key, func.count(Call.repeat_caller.distinct())).where(*rolled).group_by(key)
+    ).all()
+    total = session.scalar(select(func.count(Call.repeat_caller.distinct())).where(*rolled))
+    return {k: n for k, n in per_key}, int(total or 0)
+
+
+def rolled_up_among(
+    session: Session, *, by: str, start: datetime, end: datetime, callers: Sequence[str]
 ) -> Sequence[Any]:
-    """(key, caller) of each call of the period that follows, within window_s, an earlier call
-    of the same caller (the customer, else the number) about the same intent (else the same
-    queue). The earlier call may fall in the window before the period."""
-    number = case((Call.customer_id.is_(None), Call.caller_number), else_=None)
-    topic = func.coalesce(Call.intent, Call.queue)
-    # Partitioned and ordered by the stored columns themselves (times sort as they compare):
-    # the seconds are worked out only for the few rows that come out.
-    earlier = func.lag(Call.first_queued_at).over(
-        partition_by=(Call.customer_id, number, topic), order_by=Call.first_queued_at
-    )
-    calls = (
-        select(
-            group_key(by).label("key"),
-            Call.customer_id.label("customer_id"),
-            number.label("number"),
-            Call.first_queued_at.label("at"),
-            earlier.label("earlier"),
+    """(key, caller) of the rolled-up repeat calls of the period by any of these callers."""
+    found: list[Any] = []
+    for chunk in _chunks(callers):
+        stmt = (
+            select(group_key(by), Call.repeat_caller)
+            .where(Call.repeat_caller.in_(chunk), in_period(start, end))
+            .distinct()
         )
-        .where(*_period(start - timedelta(seconds=window_s), end))
-        .subquery()
+        found.extend(session.execute(stmt).all())
+    return found
+
+
+def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
+    for i in range(0, len(values), size):
+        yield values[i : i + size]
+
+
+async def finished_not_rolled_up(session: DbSession, *, limit: int) -> Sequence[Any]:
+    """Facts of finished calls not rolled up yet, first finished first, locked against another
+    instance's pass (skipped, not waited for); calls never handed off come too, with no facts
+    to add (first_queued_at null). A call has ended_at once it is over (wrapped, or abandoned):
+    the partial index ix_calls_finished_not_rolled_up holds just these."""
+    stmt = (
+        select(*FACT_COLUMNS)
+        .where(NOT_ROLLED_UP, Call.ended_at.is_not(None))
+        .order_by(Call.ended_at)
+        .limit(limit)
     )
-    gap = _epoch(session, calls.c.at) - _epoch(session, calls.c.earlier)
-    stmt = select(calls.c.key, calls.c.customer_id, calls.c.number).where(
-        calls.c.at >= start, calls.c.earlier.is_not(None), gap <= window_s
+    if dialect_name(session) == "postgresql":
+        stmt = stmt.with_for_update(of=Call, skip_locked=True)
+    return (await session.execute(stmt)).all()
+
+
+async def earlier_calls_async(session: DbSession, stmt: Executable) -> Sequence[Any]:
+    return (await session.execute(stmt)).all()
+
+
+async def mark_rolled_up(session: DbSession, marks: Sequence[dict[str, Any]]) -> None:
+    """marks: {"id", "repeat_caller"} of each call (an UPDATE by primary key each), which is
+    rolled up from now on."""
+    if marks:
+        await session.execute(update(Call), [{**mark, "rolled_up": True} for mark in marks])
+
+
+_ADD_ROLLUP = {
+    dialect: insert(ReportRollup).on_conflict_do_nothing(
+        index_elements=[
+            ReportRollup.dimension,
+            ReportRollup.grain,
+            ReportRollup.start,
+            ReportRollup.key,
+        ]
     )
-    return [
-        (key, f"c{customer}" if customer is not None else f"n{number}")
-        for key, customer, number in session.execute(stmt)
-    ]
+    for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
+}
+
+RollupKey = tuple[str, str, datetime, str]
+
+
+async def locked_rollups(session: DbSession, keys: Sequence[RollupKey]) -> dict[RollupKey, Any]:
+    """The roll-up rows of these keys, made (empty) where missing, locked for this transaction in
+    the order of their keys, so that two instances' passes never wait on each other in a ring."""
+    ordered = sorted(set(keys))
+    await session.execute(
+        _ADD_ROLLUP[dialect_name(session)],
+        [{"dimension": d, "grain": g, "start": s, "key": k, "tally": {}} for d, g, s, k in ordered],
+    )
+    columns = (ReportRollup.dimension, ReportRollup.grain, ReportRollup.start, ReportRollup.key)
+    found: dict[RollupKey, Any] = {}
+    for chunk in _chunks(ordered, 200):
+        stmt = (
+            select(ReportRollup.id, *columns, ReportRollup.tally)
+            .where(tuple_(*columns).in_(list(chunk)))
+            .order_by(*columns)
+        )
+        if dialect_name(session) == "postgresql":
+            stmt = stmt.with_for_update()
+        for row in await session.execute(stmt):
+            found[(row.dimension, row.grain, row.start, row.key)] = row
+    return found
+
+
+async def set_tallies(session: DbSession, tallies: Sequence[dict[str, Any]]) -> None:
+    """tallies: {"id", "tally"} of each roll-up row to write."""
+    if tallies:
+        await session.execute(update(ReportRollup), tallies)
 
 
 def agent_names(session: Session, ids: Sequence[int]) -> dict[int, str]:
@@ -159,7 +262,7 @@ def exception_utterances(
     stmt = (
         select(Call.id, Call.utterance, Call.queue, Call.state, Call.disposition)
         .where(
-            *_period(start, end),
+            in_period(start, end),
             Call.escalation_reason.in_(EXCEPTION_REASONS),
             Call.utterance.is_not(None),
         )

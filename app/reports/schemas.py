@@ -99,6 +99,8 @@ class Figures(BaseModel):
     transfers_per_100: float | None
     escalations: int
     escalations_per_100: float | None
+    # The escalations' reasons (unscripted, no_match, caller_requested...), most first.
+    escalation_reasons: dict[str, int]
     csat_mean: float | None
     csat_count: int
     csat_distribution: dict[str, int]
@@ -117,6 +119,17 @@ class Group(Figures):
     name: str | None = None
 
 
+class HourFigures(BaseModel):
+    """The calls handed off within one hour of the period (from its start), all queues."""
+
+    at: datetime
+    calls: int
+    answered: int
+    abandoned: int
+    wait_p50_s: float | None
+    wait_p90_s: float | None
+
+
 class ExperienceOut(BaseModel):
     from_: datetime = Field(serialization_alias="from")
     to: datetime
@@ -124,6 +137,8 @@ class ExperienceOut(BaseModel):
     service_level_s: float
     total: Figures
     groups: list[Group]
+    # Every hour of the period, first to last, for the calls-and-waits chart.
+    by_hour: list[HourFigures]
 
 
 class ExceptionGroup(BaseModel):

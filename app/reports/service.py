@@ -9,11 +9,10 @@ The arithmetic over a month of rows runs in a thread too, off the event loop.
 from __future__ import annotations
 
 import asyncio
-import math
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
@@ -28,7 +27,7 @@ from app.audit import service as audit
 from app.context import AppContext
 from app.db import DbSession, utcnow
 from app.errors import Conflict, Invalid, NotFound
-from app.reports import draft, repository, similarity
+from app.reports import draft, repository, rollup, similarity
 from app.reports.models import ExceptionMark
 from app.reports.schemas import (
     DraftQuery,
@@ -40,16 +39,16 @@ from app.reports.schemas import (
     Figures,
     Group,
     GroupBy,
+    HourFigures,
     MarkCreate,
     MarkRead,
     Period,
 )
+from app.reports.tally import CallFacts, Tally, percentile
 from app.users.models import User
 
 T = TypeVar("T")
 
-# A call about the same thing from the same caller within this long of the last is a repeat.
-REPEAT_WINDOW = timedelta(days=7)
 # The exceptions report groups at most this many utterances, the period's newest: grouping
 # costs more than linear time when many share terms.
 MAX_UTTERANCES = 5000
@@ -106,127 +105,133 @@ def _read_file(path: Path, work: Callable[[Session], T]) -> T:
 # --- the experience report --------------------------------------------------------------------
 
 
-def percentile(values: Sequence[float], p: float) -> float | None:
-    """The nearest-rank percentile: the smallest value that at least p of the values do not
-    exceed (of 1..10, the median is 5 and the 90th percentile 9). None of no values."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    return round(ordered[max(0, math.ceil(p * len(ordered)) - 1)], 1)
-
-
-def _per_100(count: int, calls: int) -> float | None:
-    return round(100 * count / calls, 2) if calls else None
-
-
-def _rate(count: int, calls: int) -> float | None:
-    return round(count / calls, 4) if calls else None
-
-
-@dataclass
-class _Tally:
-    sums: Counter[str] = field(default_factory=Counter)
-    waits: list[float] = field(default_factory=list)
-    handles: list[float] = field(default_factory=list)
-    abandons: list[float] = field(default_factory=list)
-    repeat_calls: int = 0
-    repeat_callers: set[str] = field(default_factory=set)
-
-    def figures(self) -> dict[str, Any]:
-        s = self.sums
-        calls = s["calls"]
-        return {
-            "calls": calls,
-            "answered": s["answered"],
-            "abandoned": s["abandoned"],
-            "abandon_rate": _rate(s["abandoned"], calls),
-            "abandon_p50_s": percentile(self.abandons, 0.5),
-            # Of the calls answered or abandoned: a call still waiting has not had its chance.
-            "service_level": _rate(s["in_service_level"], s["answered"] + s["abandoned"]),
-            "wait_p50_s": percentile(self.waits, 0.5),
-            "wait_p90_s": percentile(self.waits, 0.9),
-            "handle_p50_s": percentile(self.handles, 0.5),
-            "transfers": s["transfers"],
-            "transfers_per_100": _per_100(s["transfers"], calls),
-            "escalations": s["escalations"],
-            "escalations_per_100": _per_100(s["escalations"], calls),
-            "csat_mean": round(s["csat_sum"] / s["csat_count"], 2) if s["csat_count"] else None,
-            "csat_count": s["csat_count"],
-            "csat_distribution": {str(k): s[f"csat_{k}"] for k in range(1, 6)},
-            "had_to_repeat": s["had_to_repeat"],
-            "had_to_repeat_per_100": _per_100(s["had_to_repeat"], calls),
-            "asked_again": s["asked_again"],
-            "asked_again_per_100": _per_100(s["asked_again"], calls),
-            "repeat_calls": self.repeat_calls,
-            "repeat_callers": len(self.repeat_callers),
-            "sentiment": {m: s[f"sentiment_{m}"] for m in ("positive", "neutral", "negative")},
-        }
-
-
 @dataclass
 class _ExperienceRows:
-    counts: Sequence[Any]
-    durations: Sequence[Any]
-    repeats: Sequence[Any]
+    """What the database holds for one experience report (see app/reports/rollup.py)."""
+
+    spans: rollup.Spans
+    # The calls read one by one, with their facts.
+    calls: list[CallFacts]
+    # (start, key, tally) of the queues' hourly roll-ups, and of the agents' when by agent.
+    queue_rows: Sequence[Any]
+    agent_rows: Sequence[Any]
+    # The callers of the rolled-up repeat calls: per group key and in all; and which of the
+    # callers of the calls read one by one are among them, per group key.
+    rolled_callers: dict[Any, int]
+    rolled_callers_total: int
+    overlap: Sequence[Any]
     names: dict[int, str]
 
 
 def _experience_rows(
-    session: Session, *, by: str, start: datetime, end: datetime, service_level_s: float
+    session: Session, *, by: str, start: datetime, end: datetime
 ) -> _ExperienceRows:
-    counts = repository.counts(
-        session, by=by, start=start, end=end, service_level_s=service_level_s
-    )
-    ids = [row["key"] for row in counts if row["key"] is not None] if by == GroupBy.agent else []
+    parts = rollup.spans(start, end)
+    raw = repository.raw_calls(session, edges=parts.edges, whole=parts.whole)
+    earlier = [row for stmt in rollup.earlier_statements(raw) for row in session.execute(stmt)]
+    calls = [facts for _row, facts in rollup.to_facts(raw, earlier)]
+    queue_rows: Sequence[Any] = []
+    agent_rows: list[Any] = []
+    rolled: tuple[dict[Any, int], int] = ({}, 0)
+    overlap: Sequence[Any] = []
+    if parts.whole is not None:
+        a, b = parts.whole
+        queue_rows = repository.rollups(session, dimension="queue", grain="hour", start=a, end=b)
+        if by == GroupBy.agent:
+            for h1, h2 in parts.hours:
+                agent_rows += repository.rollups(
+                    session, dimension="agent", grain="hour", start=h1, end=h2
+                )
+            if parts.days is not None:
+                d1, d2 = parts.days
+                agent_rows += repository.rollups(
+                    session, dimension="agent", grain="day", start=d1, end=d2
+                )
+        rolled = repository.rolled_up_repeat_callers(session, by=by, start=a, end=b)
+        callers = sorted({c.repeat_caller for c in calls if c.repeat_caller is not None})
+        if callers:
+            overlap = repository.rolled_up_among(session, by=by, start=a, end=b, callers=callers)
+    ids: set[int] = set()
+    if by == GroupBy.agent:
+        ids = {c.agent_id for c in calls if c.agent_id is not None}
+        ids |= {int(row.key) for row in agent_rows if row.key}
     return _ExperienceRows(
-        counts=counts,
-        durations=repository.durations(session, by=by, start=start, end=end),
-        repeats=repository.repeats(
-            session, by=by, start=start, end=end, window_s=REPEAT_WINDOW.total_seconds()
-        ),
-        names=repository.agent_names(session, ids),
+        spans=parts,
+        calls=calls,
+        queue_rows=queue_rows,
+        agent_rows=agent_rows,
+        rolled_callers=rolled[0],
+        rolled_callers_total=rolled[1],
+        overlap=overlap,
+        names=repository.agent_names(session, sorted(ids)),
     )
 
 
-def _tally(rows: _ExperienceRows) -> tuple[_Tally, dict[Any, _Tally]]:
-    total = _Tally()
-    groups: dict[Any, _Tally] = defaultdict(_Tally)
-    for row in rows.counts:
-        values = {name: value for name, value in row.items() if name != "key"}
-        groups[row["key"]].sums.update(values)
-        total.sums.update(values)
-    for key, answered, abandoned, waited_s, handle_s in rows.durations:
-        for tally in (total, groups[key]):
-            if answered:
-                tally.waits.append(waited_s)
-                if handle_s is not None:
-                    tally.handles.append(max(0.0, handle_s))
-            elif abandoned:
-                tally.abandons.append(waited_s)
-    for key, caller in rows.repeats:
-        for tally in (total, groups[key]):
-            tally.repeat_calls += 1
-            tally.repeat_callers.add(caller)
-    return total, groups
+def _agent_key(key: str) -> int | None:
+    return int(key) if key else None
 
 
 def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _ExperienceRows) -> Any:
-    total, groups = _tally(rows)
+    by_agent = query.group_by == GroupBy.agent
+    total = Tally()
+    groups: dict[Any, Tally] = defaultdict(Tally)
+    hours: dict[datetime, Tally] = defaultdict(Tally)
+    for start, key, stored in rows.queue_rows:
+        tally = Tally.from_json(stored)
+        total.merge(tally)
+        hours[start].merge(tally)
+        if not by_agent:
+            groups[key or None].merge(tally)
+    for _start, key, stored in rows.agent_rows:
+        groups[_agent_key(key)].merge(Tally.from_json(stored))
+    for call in rows.calls:
+        total.add_call(call)
+        hours[rollup.floor_hour(call.first_queued_at)].add_call(call)
+        groups[call.agent_id if by_agent else call.queue].add_call(call)
+
+    # A caller with repeat calls both rolled up and read one by one is counted once.
+    known: dict[Any, set[str]] = defaultdict(set)
+    for key, caller in rows.overlap:
+        known[key].add(caller)
+    known_all = set().union(*known.values()) if known else set()
+
+    def figures(tally: Tally, rolled: int, seen: set[str]) -> dict[str, Any]:
+        callers = rolled + len(tally.repeat_callers - seen)
+        return tally.figures(service_level_s=service_level_s, repeat_callers=callers)
+
     out = []
     # Calls no agent answered have no agent: in the total, in no agent's group.
-    keys = [k for k in groups if k is not None] if query.group_by == GroupBy.agent else groups
+    keys = [k for k in groups if k is not None] if by_agent else list(groups)
     for key in keys:
-        name = rows.names.get(key) if query.group_by == GroupBy.agent else None
+        name = rows.names.get(key) if by_agent else None
         shown = key if key is not None else "(none)"
-        out.append(Group(key=shown, name=name, **groups[key].figures()))
+        found = figures(groups[key], rows.rolled_callers.get(key, 0), known[key])
+        out.append(Group(key=shown, name=name, **found))
     out.sort(key=lambda g: (-g.calls, str(g.key)))
+    by_hour = []
+    hour = rollup.floor_hour(query.from_)
+    while hour < query.to:
+        tally = hours.get(hour) or Tally()
+        s = tally.sums
+        by_hour.append(
+            HourFigures(
+                at=hour,
+                calls=s["calls"],
+                answered=s["answered"],
+                abandoned=s["abandoned"],
+                wait_p50_s=percentile(tally.waits, 0.5),
+                wait_p90_s=percentile(tally.waits, 0.9),
+            )
+        )
+        hour += rollup.HOUR
     return ExperienceOut(
         from_=query.from_,
         to=query.to,
         group_by=query.group_by,
         service_level_s=service_level_s,
-        total=Figures(**total.figures()),
+        total=Figures(**figures(total, rows.rolled_callers_total, known_all)),
         groups=out,
+        by_hour=by_hour,
     )
 
 
@@ -235,13 +240,7 @@ async def experience(ctx: AppContext, *, query: ExperienceQuery) -> ExperienceOu
     service_level_s = ctx.settings.service_level_s
 
     def read(session: Session) -> _ExperienceRows:
-        return _experience_rows(
-            session,
-            by=query.group_by,
-            start=query.from_,
-            end=query.to,
-            service_level_s=service_level_s,
-        )
+        return _experience_rows(session, by=query.group_by, start=query.from_, end=query.to)
 
     rows = await _read(ctx, read)
     result: ExperienceOut = await asyncio.to_thread(_experience_out, query, service_level_s, rows)

@@ -251,6 +251,37 @@ function drawCharts(byQueue) {
   // The height follows the width: sized from its container instead, a canvas grows the figure
   // it sits in, which grows the canvas again, and the page never stops getting longer.
   const common = { animation: false, responsive: true, maintainAspectRatio: true, aspectRatio: 2 };
+  const hours = byQueue.by_hour || [];
+  state.charts.push(
+    new Chart(byTestId("chart-hours"), {
+      type: "bar",
+      data: {
+        labels: hours.map((row) => dayAndTime(row.at)),
+        datasets: [
+          { label: "Answered", data: hours.map((row) => row.answered), backgroundColor: "#3b6ea5", stack: "calls", yAxisID: "y" },
+          { label: "Abandoned", data: hours.map((row) => row.abandoned), backgroundColor: "#c2571a", stack: "calls", yAxisID: "y" },
+          { label: "Median wait (s)", type: "line", data: hours.map((row) => row.wait_p50_s), borderColor: "#2f7d4f", backgroundColor: "#2f7d4f", pointRadius: 0, spanGaps: true, yAxisID: "wait" },
+        ],
+      },
+      options: {
+        ...common,
+        aspectRatio: 4,
+        scales: {
+          x: { stacked: true, ticks: { autoSkip: true, maxRotation: 0 } },
+          y: { stacked: true, beginAtZero: true, ticks: { precision: 0 }, title: { display: true, text: "calls" } },
+          wait: { position: "right", beginAtZero: true, grid: { drawOnChartArea: false }, title: { display: true, text: "seconds" } },
+        },
+      },
+    }),
+  );
+  const reasons = Object.entries(byQueue.total.escalation_reasons || {});
+  state.charts.push(
+    new Chart(byTestId("chart-reasons"), {
+      type: "bar",
+      data: { labels: reasons.map(([reason]) => label(reason)), datasets: [{ label: "Escalations", data: reasons.map(([, n]) => n), backgroundColor: "#c2571a" }] },
+      options: { ...common, indexAxis: "y", plugins: { legend: { display: false } }, scales: { x: { beginAtZero: true, ticks: { precision: 0 } } } },
+    }),
+  );
   const dist = byQueue.total.csat_distribution || {};
   state.charts.push(
     new Chart(byTestId("chart-csat"), {

@@ -5,14 +5,17 @@ from __future__ import annotations
 
 import csv
 import io
+import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from support import Api
+import pytest
+from support import Api, LiveServer
 
 from app.calls.models import Call, Transfer
 from app.calls.states import CallState
 from app.context import AppContext
+from app.reports import rollup
 from ivr.flow import load_flow
 
 DAY = datetime(2026, 11, 10, tzinfo=UTC)
@@ -323,3 +326,128 @@ async def test_refusals(api: Api) -> None:
             assert problem["loc"][0] == "query"
             if loc is not None:
                 assert loc in problem["loc"], problem
+
+
+async def roll_up(api: Api) -> int:
+    """What the server's own pass does every TELLONCE_REPORT_ROLLUP_S, now."""
+    ctx = AppContext.build(api.live.settings, load_flow(None))
+    try:
+        return await rollup.roll_up_all(ctx)
+    finally:
+        await ctx.dispose()
+
+
+def random_calls(rng: random.Random, agents: list[int], n: int) -> list[Call]:
+    """n calls over three days from a few callers: answered or abandoned, surveyed or not,
+    escalated or not, some still waiting or talking; waits off any bucket's bound."""
+    calls = []
+    for _ in range(n):
+        at = DAY - timedelta(days=1) + timedelta(seconds=rng.uniform(0, 3 * 86400))
+        queue, intent = rng.choice([("billing", "billing"), ("cards", "card_lost"),
+                                    ("escalations", None)])  # fmt: skip
+        answered = rng.random() < 0.8
+        call = scripted_call(
+            at,
+            number=f"+1555000{rng.randrange(40):04d}",
+            queue=queue,
+            intent=intent,
+            waited_s=rng.choice([rng.uniform(0, 9), rng.uniform(0, 200), rng.uniform(0, 4000)]),
+            agent_id=rng.choice(agents) if answered else None,
+            handle_s=rng.uniform(5, 900),
+            csat=rng.choice([None, 1, 2, 3, 4, 5]) if answered else None,
+            repeat=rng.choice([None, False, True]),
+            sentiment=rng.choice([None, "positive", "neutral", "negative"]) if answered else None,
+            escalation_reason=rng.choice(["unscripted", "no_match"]) if intent is None else None,
+        )
+        if rng.random() < 0.05:  # still waiting
+            call.state, call.ended_at, call.hungup_at = CallState.queued, None, None
+            call.connected_at = call.first_connected_at = call.agent_id = None
+        calls.append(call)
+    return calls
+
+
+PERIODS = [
+    ("a day", DAY, DAY + timedelta(days=1)),
+    ("three whole days", DAY - timedelta(days=1), DAY + timedelta(days=2)),
+    ("from half past eight to a quarter past two, two days later",
+     DAY - timedelta(hours=15, minutes=30), DAY + timedelta(days=1, hours=14, minutes=15)),
+    ("working hours", DAY + timedelta(hours=9), DAY + timedelta(hours=17)),
+    ("within one hour", DAY + timedelta(hours=10, minutes=5), DAY + timedelta(hours=10, minutes=40)),
+]  # fmt: skip
+
+
+@pytest.fixture
+def quiet_rollups(server_factory: Any) -> LiveServer:
+    """A server whose own roll-up pass waits an hour after its first: the test rolls up."""
+    live: LiveServer = server_factory(report_rollup_s=3600)
+    return live
+
+
+@pytest.fixture
+async def rapi(quiet_rollups: LiveServer) -> Any:
+    client = Api(quiet_rollups)
+    yield client
+    await client.http.aclose()
+
+
+async def test_the_roll_ups_give_the_figures_the_calls_give(rapi: Api) -> None:
+    """Every report over every kind of period is the same read call by call and from the
+    roll-ups, whatever the period's edges; and a survey after the roll-up counts."""
+    api = rapi
+    for name in ("alice", "bob", "carol"):
+        await api.login(name)
+    agents = [api.ids[name] for name in ("alice", "bob", "carol")]
+    calls = random_calls(random.Random(19), agents, 400)
+    ids = await insert(api, calls, transfers=[(i, agents[0]) for i, c in enumerate(calls)
+                                              if c.agent_id is not None and i % 7 == 0])  # fmt: skip
+    headers = await api.login("super")
+
+    async def reports() -> dict[tuple[str, str, str], Any]:
+        found = {}
+        for name, start, end in PERIODS:
+            for by in ("queue", "agent"):
+                params = {"from": start.isoformat(), "to": end.isoformat(), "group_by": by}
+                for path in ("/api/reports/experience", "/api/reports/experience.csv"):
+                    r = await api.http.get(path, params=params, headers=headers)
+                    assert r.status_code == 200, r.text
+                    found[(name, by, path)] = r.json() if path.endswith("experience") else r.text
+        return found
+
+    before = await reports()
+    assert before[("a day", "queue", "/api/reports/experience")]["total"]["repeat_callers"] > 0
+    for name, start, end in PERIODS:
+        inside = [c for c in calls if start <= c.first_queued_at < end]
+        total = before[(name, "agent", "/api/reports/experience")]["total"]
+        assert (total["calls"], total["answered"], total["abandoned"], total["csat_count"]) == (
+            len(inside),
+            sum(c.first_connected_at is not None for c in inside),
+            sum(c.state == CallState.abandoned for c in inside),
+            sum(c.csat is not None for c in inside),
+        ), name
+        hours = before[(name, "queue", "/api/reports/experience")]["by_hour"]
+        assert sum(h["calls"] for h in hours) == len(inside)
+    # Every finished call is rolled up; the waiting ones stay as they are.
+    finished = sum(1 for c in calls if c.state != CallState.queued)
+    assert await roll_up(api) == finished
+    assert await roll_up(api) == 0
+    after = await reports()
+    for key, report in before.items():
+        assert after[key] == report, key
+
+    # A survey answered after its call was rolled up is in the figures at once.
+    day = before[("a day", "agent", "/api/reports/experience")]
+    i = next(i for i, c in enumerate(calls) if c.csat is None and c.state == CallState.ended
+             and DAY <= c.first_queued_at < DAY + timedelta(days=1))  # fmt: skip
+    r = await api.post(f"/api/calls/{ids[i]}/survey", None, {"csat": 5, "had_to_repeat": True})
+    assert r.status_code == 200, r.text
+    params = {"from": DAY.isoformat(), "to": (DAY + timedelta(days=1)).isoformat()}
+    r = await api.http.get("/api/reports/experience", params={**params, "group_by": "agent"},
+                           headers=headers)  # fmt: skip
+    now = r.json()
+    assert now["total"]["csat_count"] == day["total"]["csat_count"] + 1
+    assert now["total"]["had_to_repeat"] == day["total"]["had_to_repeat"] + 1
+    fives = {g["key"]: g["csat_distribution"]["5"] for g in day["groups"]}
+    assert {g["key"]: g["csat_distribution"]["5"] for g in now["groups"]} == {
+        **fives,
+        calls[i].agent_id: fives[calls[i].agent_id] + 1,
+    }

@@ -62,12 +62,20 @@ def test_the_experience_view_shows_the_days_calls(
     expect(group).to_have_count(1)
     expect(group.get_by_test_id("exception-example")).to_contain_text(WORDS)
 
-    for chart in ("chart-csat", "chart-moves"):
+    for chart in ("chart-hours", "chart-reasons", "chart-csat", "chart-moves"):
         canvas = boss.get_by_test_id(chart)
         expect(canvas).to_be_visible()
         box = canvas.bounding_box()
         assert box is not None and box["width"] > 0 and box["height"] > 0, chart
     assert boss.evaluate("typeof window.Chart") == "function"
+    # Hour by hour, today: the answered call and the abandoned one, each in its hour; the
+    # escalation's reason.
+    drawn = "(el) => Chart.getChart(el).data.datasets.map((d) => d.data)"
+    answered_by_hour, abandoned_by_hour, _waits = boss.get_by_test_id("chart-hours").evaluate(drawn)
+    assert len(answered_by_hour) in (23, 24, 25)  # a local day, summer time changes included
+    assert (sum(answered_by_hour), sum(abandoned_by_hour)) == (1, 1)
+    labels = "(el) => Chart.getChart(el).data.labels"
+    assert boss.get_by_test_id("chart-reasons").evaluate(labels) == ["Not in the script"]
 
     # A figure opens the calls behind it.
     cards.get_by_test_id("open-calls").click()

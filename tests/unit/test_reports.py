@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from app.reports import similarity
 from app.reports.export import _cell
-from app.reports.service import percentile
 
 
 def test_key_terms_drop_little_words_and_meet_across_forms() -> None:
@@ -46,13 +45,6 @@ def test_many_utterances_sharing_a_common_term_are_still_grouped_alike() -> None
     groups = similarity.group(words)
     assert len(groups) == 300
     assert len(groups[0].members) == 4 and groups[0].label() == ["account", "detail7", "topic7"]
-
-
-def test_nearest_rank_percentiles() -> None:
-    assert percentile([], 0.5) is None
-    assert percentile([30, 5, 15, 10, 25], 0.5) == 15
-    assert percentile([30, 5, 15, 10, 25], 0.9) == 30
-    assert percentile(list(range(1, 11)), 0.9) == 9
 
 
 def test_csv_cells_never_start_a_formula() -> None:

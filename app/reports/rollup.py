@@ -1,0 +1,233 @@
+"""The reports' roll-ups: finished calls added up per queue and hour, per agent and hour, and per
+agent and day (UTC), so that a report over a month reads some thousands of rows, not a row per
+call.
+
+A call is rolled up once, some seconds after it finishes, by whichever instance's pass takes it
+(`roll_up_forever`, every TELLONCE_REPORT_ROLLUP_S); a survey answered after that is added to its
+rows at once (`add_survey`). Nothing else changes a finished call's figures. A report reads the
+roll-ups of the whole hours and days of its period, and the other calls as they are: those of
+the hours at its edges, and those not rolled up yet (live, or just finished). Calls a database
+held before the roll-ups existed are rolled up by the same passes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import logging
+from collections import defaultdict
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Executable
+
+from app.calls.models import Call
+from app.calls.states import CallState
+from app.context import AppContext
+from app.db import DbSession
+from app.reports import repository
+from app.reports.repository import RollupKey
+from app.reports.tally import CallFacts, Tally
+from app.uow import unit_of_work
+
+log = logging.getLogger("tellonce.reports")
+
+# A call about the same thing from the same caller within this long of an earlier one repeats it.
+REPEAT_WINDOW = timedelta(days=7)
+# Calls rolled up in one transaction: on SQLite it holds the server's one connection meanwhile.
+BATCH = 500
+HOUR = timedelta(hours=1)
+DAY = timedelta(days=1)
+
+
+# --- a period's parts ----------------------------------------------------------------------------
+
+
+def floor_hour(t: datetime) -> datetime:
+    return t.replace(minute=0, second=0, microsecond=0)
+
+
+def _ceil(t: datetime, floor: datetime, step: timedelta) -> datetime:
+    return floor if floor == t else floor + step
+
+
+def floor_day(t: datetime) -> datetime:
+    return t.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
+Span = tuple[datetime, datetime]
+
+
+@dataclass(frozen=True, slots=True)
+class Spans:
+    """A period [start, end) cut where the roll-ups can answer: `whole` is its whole hours
+    (None: it holds none), `edges` the rest, read call by call. Of `whole`, the agents' roll-ups
+    give `days` (its whole days) by day and `hours` by hour."""
+
+    edges: tuple[Span, ...]
+    whole: Span | None
+    hours: tuple[Span, ...]
+    days: Span | None
+
+
+def spans(start: datetime, end: datetime) -> Spans:
+    a = _ceil(start, floor_hour(start), HOUR)
+    b = floor_hour(end)
+    if a >= b:
+        return Spans(edges=((start, end),), whole=None, hours=(), days=None)
+    edges = tuple(span for span in ((start, a), (b, end)) if span[0] < span[1])
+    d1, d2 = _ceil(a, floor_day(a), DAY), floor_day(b)
+    if d1 >= d2:
+        return Spans(edges=edges, whole=(a, b), hours=((a, b),), days=None)
+    hours = tuple(span for span in ((a, d1), (d2, b)) if span[0] < span[1])
+    return Spans(edges=edges, whole=(a, b), hours=hours, days=(d1, d2))
+
+
+def keys_of(first_queued_at: datetime, queue: str | None, agent_id: int | None) -> list[RollupKey]:
+    """The roll-up rows a call counts in."""
+    agent = "" if agent_id is None else str(agent_id)
+    hour = floor_hour(first_queued_at)
+    return [
+        ("queue", "hour", hour, queue or ""),
+        ("agent", "hour", hour, agent),
+        ("agent", "day", floor_day(first_queued_at), agent),
+    ]
+
+
+# --- calls read one by one -----------------------------------------------------------------------
+
+
+def caller_of(customer_id: int | None, number: str) -> str:
+    return f"c{customer_id}" if customer_id is not None else f"n{number}"
+
+
+def earlier_statements(rows: Sequence[Any], size: int = 500) -> list[Executable]:
+    """The queries for the calls that came before these (rows of repository.FACT_COLUMNS) within
+    the repeat window, from the same callers."""
+    statements = []
+    for i in range(0, len(rows), size):
+        chunk = rows[i : i + size]
+        statements.extend(
+            repository.earlier_calls(
+                {r.customer_id for r in chunk if r.customer_id is not None},
+                {r.caller_number for r in chunk if r.customer_id is None},
+                min(r.first_queued_at for r in chunk) - REPEAT_WINDOW,
+                max(r.first_queued_at for r in chunk),
+            )
+        )
+    return statements
+
+
+def to_facts(rows: Iterable[Any], earlier: Iterable[Any]) -> list[tuple[Any, CallFacts]]:
+    """Each row with its facts. A call repeats an earlier one of the same caller (the customer,
+    else the number) about the same thing (the intent, else the queue) first queued within
+    REPEAT_WINDOW before it."""
+    times: dict[tuple[str, str | None], list[datetime]] = defaultdict(list)
+    for e in earlier:
+        times[(caller_of(e.customer_id, e.caller_number), e.intent or e.queue)].append(
+            e.first_queued_at
+        )
+    for found in times.values():
+        found.sort()
+    out = []
+    for r in rows:
+        caller = caller_of(r.customer_id, r.caller_number)
+        before = times.get((caller, r.intent or r.queue), [])
+        i = bisect.bisect_left(before, r.first_queued_at - REPEAT_WINDOW)
+        repeats = i < len(before) and before[i] < r.first_queued_at
+        state = CallState(r.state)
+        facts = CallFacts(
+            queue=r.queue,
+            agent_id=r.agent_id,
+            first_queued_at=r.first_queued_at,
+            final=state in (CallState.ended, CallState.abandoned),
+            abandoned=state == CallState.abandoned,
+            first_connected_at=r.first_connected_at,
+            ended_at=r.ended_at,
+            waited_s=r.waited_s,
+            escalation_reason=r.escalation_reason,
+            csat=r.csat,
+            had_to_repeat=r.had_to_repeat,
+            sentiment=r.sentiment,
+            transfers=r.transfers,
+            asked_again=r.asked_again,
+            repeat_caller=caller if repeats else None,
+        )
+        out.append((r, facts))
+    return out
+
+
+# --- writing the roll-ups ------------------------------------------------------------------------
+
+
+async def _add(session: DbSession, tallies: dict[RollupKey, Tally]) -> None:
+    rows = await repository.locked_rollups(session, list(tallies))
+    await repository.set_tallies(
+        session,
+        [
+            {"id": row.id, "tally": _merged(row.tally, tallies[key]).to_json()}
+            for key, row in rows.items()
+        ],
+    )
+
+
+def _merged(stored: dict[str, Any], more: Tally) -> Tally:
+    tally = Tally.from_json(stored)
+    tally.merge(more)
+    return tally
+
+
+async def roll_up(session: DbSession, *, limit: int = BATCH) -> int:
+    """Roll up at most `limit` finished calls; returns how many were taken."""
+    rows = await repository.finished_not_rolled_up(session, limit=limit)
+    handed = [r for r in rows if r.first_queued_at is not None]
+    earlier: list[Any] = []
+    for stmt in earlier_statements(handed):
+        earlier.extend(await repository.earlier_calls_async(session, stmt))
+    tallies: dict[RollupKey, Tally] = defaultdict(Tally)
+    callers: dict[int, str | None] = {r.id: None for r in rows}
+    for r, facts in to_facts(handed, earlier):
+        callers[r.id] = facts.repeat_caller
+        for key in keys_of(facts.first_queued_at, facts.queue, facts.agent_id):
+            tallies[key].add_call(facts)
+    if tallies:
+        await _add(session, tallies)
+    await repository.mark_rolled_up(
+        session, [{"id": call_id, "repeat_caller": c} for call_id, c in callers.items()]
+    )
+    return len(rows)
+
+
+async def add_survey(session: DbSession, call: Call) -> None:
+    """A survey answered after the call was rolled up: added to its rows (before, the pass that
+    rolls the call up reads it with the rest)."""
+    if not call.rolled_up or call.first_queued_at is None:
+        return
+    survey = Tally()
+    survey.add_survey(call.csat, call.had_to_repeat)
+    await _add(
+        session, {k: survey for k in keys_of(call.first_queued_at, call.queue, call.agent_id)}
+    )
+
+
+async def roll_up_all(ctx: AppContext) -> int:
+    """Roll up every finished call not rolled up yet, a batch per transaction."""
+    done = 0
+    while True:
+        async with unit_of_work(ctx) as uow:
+            taken = await roll_up(uow.session)
+        done += taken
+        if taken < BATCH:
+            return done
+        await asyncio.sleep(0)  # let requests in between the batches
+
+
+async def roll_up_forever(ctx: AppContext) -> None:
+    while True:
+        try:
+            await roll_up_all(ctx)
+        except Exception:
+            log.exception("rolling up the reports failed")
+        await asyncio.sleep(ctx.settings.report_rollup_s)
