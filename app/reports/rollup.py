@@ -1,5 +1,5 @@
-"""The reports' roll-ups: finished calls added up per queue and hour, per agent and hour, and per
-agent and day (UTC), so that a report over a month reads some thousands of rows, not a row per
+"""The reports' roll-ups: finished calls added up per hour, and per queue and per agent by hour
+and by day (UTC), so that a report over a month reads some thousands of rows, not a row per
 call.
 
 A call is rolled up once, some seconds after it finishes, by whichever instance's pass takes it
@@ -62,37 +62,56 @@ Span = tuple[datetime, datetime]
 
 @dataclass(frozen=True, slots=True)
 class Spans:
-    """A period [start, end) cut where the roll-ups can answer: `whole` is its whole hours
-    (None: it holds none), `edges` the rest, read call by call. Of `whole`, the agents' roll-ups
-    give `days` (its whole days) by day and `hours` by hour."""
+    """A period [start, end) cut where the roll-ups can answer. `whole` is its whole hours
+    (None: it holds none), read from the hourly rows of all calls; `edges` the rest, read call
+    by call. Of `whole`, the groups' rows give `days` by day, less their `outside` hours, and
+    `hours` by hour: a day with more than 12 of its hours in the period is read as the day less
+    the others, so that no more than 12 hours of a day are read hour by hour."""
 
     edges: tuple[Span, ...]
     whole: Span | None
-    hours: tuple[Span, ...]
-    days: Span | None
+    hours: tuple[Span, ...] = ()
+    days: tuple[Span, ...] = ()
+    outside: tuple[Span, ...] = ()
 
 
 def spans(start: datetime, end: datetime) -> Spans:
     a = _ceil(start, floor_hour(start), HOUR)
     b = floor_hour(end)
     if a >= b:
-        return Spans(edges=((start, end),), whole=None, hours=(), days=None)
+        return Spans(edges=((start, end),), whole=None)
     edges = tuple(span for span in ((start, a), (b, end)) if span[0] < span[1])
-    d1, d2 = _ceil(a, floor_day(a), DAY), floor_day(b)
-    if d1 >= d2:
-        return Spans(edges=edges, whole=(a, b), hours=((a, b),), days=None)
-    hours = tuple(span for span in ((a, d1), (d2, b)) if span[0] < span[1])
-    return Spans(edges=edges, whole=(a, b), hours=hours, days=(d1, d2))
+    hours: list[Span] = []
+    days: list[Span] = []
+    outside: list[Span] = []
+    day = floor_day(a)
+    while day < b:
+        inside = (max(a, day), min(b, day + DAY))
+        if inside[1] - inside[0] > DAY / 2:
+            if days and days[-1][1] == day:  # the day after the last: one span
+                days[-1] = (days[-1][0], day + DAY)
+            else:
+                days.append((day, day + DAY))
+            outside += [s for s in ((day, inside[0]), (inside[1], day + DAY)) if s[0] < s[1]]
+        else:
+            hours.append(inside)
+        day += DAY
+    return Spans(
+        edges=edges, whole=(a, b), hours=tuple(hours), days=tuple(days), outside=tuple(outside)
+    )
 
 
 def keys_of(first_queued_at: datetime, queue: str | None, agent_id: int | None) -> list[RollupKey]:
-    """The roll-up rows a call counts in."""
+    """The roll-up rows a call counts in: every call's of its hour (the report's total and its
+    hour-by-hour figures), and its queue's and its agent's (key "": none) of its hour and day."""
     agent = "" if agent_id is None else str(agent_id)
-    hour = floor_hour(first_queued_at)
+    hour, day = floor_hour(first_queued_at), floor_day(first_queued_at)
     return [
+        ("all", "hour", hour, ""),
         ("queue", "hour", hour, queue or ""),
+        ("queue", "day", day, queue or ""),
         ("agent", "hour", hour, agent),
-        ("agent", "day", floor_day(first_queued_at), agent),
+        ("agent", "day", day, agent),
     ]
 
 
@@ -174,7 +193,8 @@ async def _add(session: DbSession, tallies: dict[RollupKey, Tally]) -> None:
 
 
 def _merged(stored: dict[str, Any], more: Tally) -> Tally:
-    tally = Tally.from_json(stored)
+    tally = Tally()
+    tally.merge_json(stored)
     tally.merge(more)
     return tally
 

@@ -109,12 +109,12 @@ def _read_file(path: Path, work: Callable[[Session], T]) -> T:
 class _ExperienceRows:
     """What the database holds for one experience report (see app/reports/rollup.py)."""
 
-    spans: rollup.Spans
     # The calls read one by one, with their facts.
     calls: list[CallFacts]
-    # (start, key, tally) of the queues' hourly roll-ups, and of the agents' when by agent.
-    queue_rows: Sequence[Any]
-    agent_rows: Sequence[Any]
+    # (start, key, tally) of the hourly roll-ups of all calls; and (sign, (start, key, tally))
+    # of the groups' roll-ups: to add (1), or to take away (-1, a day's hours outside).
+    hour_rows: Sequence[Any]
+    group_rows: Sequence[tuple[int, Any]]
     # The callers of the rolled-up repeat calls: per group key and in all; and which of the
     # callers of the calls read one by one are among them, per group key.
     rolled_callers: dict[Any, int]
@@ -130,23 +130,21 @@ def _experience_rows(
     raw = repository.raw_calls(session, edges=parts.edges, whole=parts.whole)
     earlier = [row for stmt in rollup.earlier_statements(raw) for row in session.execute(stmt)]
     calls = [facts for _row, facts in rollup.to_facts(raw, earlier)]
-    queue_rows: Sequence[Any] = []
-    agent_rows: list[Any] = []
+    hour_rows: Sequence[Any] = []
+    group_rows: list[tuple[int, Any]] = []
     rolled: tuple[dict[Any, int], int] = ({}, 0)
     overlap: Sequence[Any] = []
     if parts.whole is not None:
         a, b = parts.whole
-        queue_rows = repository.rollups(session, dimension="queue", grain="hour", start=a, end=b)
-        if by == GroupBy.agent:
-            for h1, h2 in parts.hours:
-                agent_rows += repository.rollups(
-                    session, dimension="agent", grain="hour", start=h1, end=h2
-                )
-            if parts.days is not None:
-                d1, d2 = parts.days
-                agent_rows += repository.rollups(
-                    session, dimension="agent", grain="day", start=d1, end=d2
-                )
+        hour_rows = repository.rollups(session, dimension="all", grain="hour", start=a, end=b)
+        for grain, sign, found in (
+            ("hour", 1, parts.hours),
+            ("day", 1, parts.days),
+            ("hour", -1, parts.outside),
+        ):
+            for s1, s2 in found:
+                rows = repository.rollups(session, dimension=by, grain=grain, start=s1, end=s2)
+                group_rows += [(sign, row) for row in rows]
         rolled = repository.rolled_up_repeat_callers(session, by=by, start=a, end=b)
         callers = sorted({c.repeat_caller for c in calls if c.repeat_caller is not None})
         if callers:
@@ -154,12 +152,11 @@ def _experience_rows(
     ids: set[int] = set()
     if by == GroupBy.agent:
         ids = {c.agent_id for c in calls if c.agent_id is not None}
-        ids |= {int(row.key) for row in agent_rows if row.key}
+        ids |= {int(row.key) for _sign, row in group_rows if row.key}
     return _ExperienceRows(
-        spans=parts,
         calls=calls,
-        queue_rows=queue_rows,
-        agent_rows=agent_rows,
+        hour_rows=hour_rows,
+        group_rows=group_rows,
         rolled_callers=rolled[0],
         rolled_callers_total=rolled[1],
         overlap=overlap,
@@ -167,27 +164,21 @@ def _experience_rows(
     )
 
 
-def _agent_key(key: str) -> int | None:
-    return int(key) if key else None
-
-
 def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _ExperienceRows) -> Any:
     by_agent = query.group_by == GroupBy.agent
-    total = Tally()
     groups: dict[Any, Tally] = defaultdict(Tally)
     hours: dict[datetime, Tally] = defaultdict(Tally)
-    for start, key, stored in rows.queue_rows:
-        tally = Tally.from_json(stored)
-        total.merge(tally)
-        hours[start].merge(tally)
-        if not by_agent:
-            groups[key or None].merge(tally)
-    for _start, key, stored in rows.agent_rows:
-        groups[_agent_key(key)].merge(Tally.from_json(stored))
+    for start, _key, stored in rows.hour_rows:
+        hours[start].merge_json(stored)
+    for sign, (_start, key, stored) in rows.group_rows:
+        # A roll-up's key is text: an agent's id, or "" for none.
+        groups[(int(key) if key else None) if by_agent else key].merge_json(stored, sign=sign)
     for call in rows.calls:
-        total.add_call(call)
         hours[rollup.floor_hour(call.first_queued_at)].add_call(call)
-        groups[call.agent_id if by_agent else call.queue].add_call(call)
+        groups[call.agent_id if by_agent else call.queue or ""].add_call(call)
+    total = Tally()
+    for tally in hours.values():
+        total.merge(tally)
 
     # A caller with repeat calls both rolled up and read one by one is counted once.
     known: dict[Any, set[str]] = defaultdict(set)
@@ -201,24 +192,24 @@ def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _Exper
 
     out = []
     # Calls no agent answered have no agent: in the total, in no agent's group.
-    keys = [k for k in groups if k is not None] if by_agent else list(groups)
+    # A group whose calls were all in hours taken away (a day's outside the period) has none.
+    keys = [k for k, g in groups.items() if g["calls"] > 0 and (k is not None or not by_agent)]
     for key in keys:
         name = rows.names.get(key) if by_agent else None
-        shown = key if key is not None else "(none)"
-        found = figures(groups[key], rows.rolled_callers.get(key, 0), known[key])
+        shown = key if key not in (None, "") else "(none)"
+        found = figures(groups[key], rows.rolled_callers.get(key or None, 0), known[key or None])
         out.append(Group(key=shown, name=name, **found))
     out.sort(key=lambda g: (-g.calls, str(g.key)))
     by_hour = []
     hour = rollup.floor_hour(query.from_)
     while hour < query.to:
         tally = hours.get(hour) or Tally()
-        s = tally.sums
         by_hour.append(
             HourFigures(
                 at=hour,
-                calls=s["calls"],
-                answered=s["answered"],
-                abandoned=s["abandoned"],
+                calls=tally["calls"],
+                answered=tally["answered"],
+                abandoned=tally["abandoned"],
                 wait_p50_s=percentile(tally.waits, 0.5),
                 wait_p90_s=percentile(tally.waits, 0.9),
             )

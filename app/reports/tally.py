@@ -1,26 +1,45 @@
 """What calls add up to: the experience report's figures from one call, from many, from stored
 roll-ups; the same arithmetic for every source, so a figure never depends on where it was read.
 
-Times are kept as histograms, not lists: a value counts in the bucket of its upper bound, a
-tenth of a second wide under 10 s, a second to 5 min, 10 s to 30 min, a minute to 2 h, ten
-minutes beyond. A percentile is the upper bound of the bucket that holds it (nearest rank), and
-the service level counts the waits whose bucket is within it: exact for any threshold on that
-grid (a whole number of seconds up to 5 minutes), as the default 20 s is.
+Times are counted in buckets, not kept: a value counts in the first bucket whose upper bound it
+does not exceed (BOUNDS: to the second up to 20 s, then 5 s to a minute, 10 s to 2 minutes,
+30 s to 5, a minute to 15, 5 minutes to 30, 15 minutes to an hour, 30 minutes to 2 hours, an hour
+to a day; beyond a day, the last). A percentile is the bound of the bucket that holds it
+(nearest rank), and the service level counts the waits whose bucket is within it: exact for any
+threshold on that grid, as the default 20 s is.
+
+A stored roll-up (Tally.to_json) holds the sums as a list in the order of SUMS, and each
+histogram as its non-zero buckets, [index, count, index, count, ...] by position in BOUNDS:
+changing either order needs a migration that rolls the calls up again.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from operator import add, neg
 from typing import Any
 
-# (the largest upper bound in tenths of a second, the step) of each stretch of the grid.
-_GRID = ((100, 1), (3000, 10), (18000, 100), (72000, 600))
-_LAST_STEP = 6000
 
+def _grid(*stretches: tuple[int, int, int]) -> tuple[int, ...]:
+    return tuple(b for first, last, step in stretches for b in range(first, last + 1, step))
+
+
+BOUNDS = _grid(
+    (1, 20, 1),
+    (25, 60, 5),
+    (70, 120, 10),
+    (150, 300, 30),
+    (360, 900, 60),
+    (1200, 1800, 300),
+    (2700, 3600, 900),
+    (5400, 7200, 1800),
+    (10800, 86400, 3600),
+)
 SENTIMENTS = ("positive", "neutral", "negative")
 # The additive figures; the histograms and the escalation reasons are kept beside them.
 SUMS = (
@@ -37,37 +56,36 @@ SUMS = (
     *(f"sentiment_{mood}" for mood in SENTIMENTS),
     "repeat_calls",
 )
+_AT = {name: i for i, name in enumerate(SUMS)}
 
 
 def bucket(seconds: float) -> int:
-    """The upper bound, in tenths of a second, of the bucket that holds this many seconds."""
-    # Rounded first, so that 0.3 s (3.0000000000000004 tenths in binary) is the bucket 3.
-    tenths = max(0.0, round(seconds * 10, 6))
-    for bound, step in _GRID:
-        if tenths <= bound:
-            return math.ceil(tenths / step) * step
-    return math.ceil(tenths / _LAST_STEP) * _LAST_STEP
+    """The index in BOUNDS of the bucket that holds this many seconds."""
+    return min(bisect.bisect_left(BOUNDS, seconds), len(BOUNDS) - 1)
 
 
-def percentile(histogram: Mapping[int, int], p: float) -> float | None:
+def percentile(histogram: Sequence[int], p: float) -> float | None:
     """The nearest-rank percentile in seconds: the smallest bucket bound that at least p of the
     values do not exceed (None of no values)."""
-    n = sum(histogram.values())
+    n = sum(histogram)
     if n == 0:
         return None
     rank = max(1, math.ceil(p * n))
     seen = 0
-    for bound in sorted(histogram):
-        seen += histogram[bound]
+    for i, count in enumerate(histogram):
+        seen += count
         if seen >= rank:
-            return bound / 10
+            return float(BOUNDS[i])
     raise AssertionError("unreachable: the ranks add up to n")
 
 
-def at_most(histogram: Mapping[int, int], seconds: float) -> int:
+def at_most(histogram: Sequence[int], seconds: float) -> int:
     """How many values are at most this many seconds (exact on the grid)."""
-    limit = round(seconds * 10, 6)
-    return sum(count for bound, count in histogram.items() if bound <= limit)
+    return sum(count for bound, count in zip(BOUNDS, histogram, strict=True) if bound <= seconds)
+
+
+def _zeros(n: int) -> list[int]:
+    return [0] * n
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,114 +112,118 @@ class CallFacts:
 
 @dataclass
 class Tally:
-    sums: Counter[str] = field(default_factory=Counter)
-    waits: Counter[int] = field(default_factory=Counter)
-    handles: Counter[int] = field(default_factory=Counter)
-    abandons: Counter[int] = field(default_factory=Counter)
+    sums: list[int] = field(default_factory=lambda: _zeros(len(SUMS)))
+    waits: list[int] = field(default_factory=lambda: _zeros(len(BOUNDS)))
+    handles: list[int] = field(default_factory=lambda: _zeros(len(BOUNDS)))
+    abandons: list[int] = field(default_factory=lambda: _zeros(len(BOUNDS)))
     reasons: Counter[str] = field(default_factory=Counter)
     # Callers with a repeat call, when known one by one (calls read as they are); roll-ups keep
     # only the count of repeat calls, and the report counts their callers in the database.
     repeat_callers: set[str] = field(default_factory=set)
 
+    def __getitem__(self, name: str) -> int:
+        return self.sums[_AT[name]]
+
+    def _count(self, name: str, n: int = 1) -> None:
+        self.sums[_AT[name]] += n
+
     def add_call(self, call: CallFacts) -> None:
-        s = self.sums
-        s["calls"] += 1
+        self._count("calls")
         answered = call.first_connected_at is not None
         if answered:
-            s["answered"] += 1
+            self._count("answered")
             self.waits[bucket(call.waited_s)] += 1
             if call.final and not call.abandoned and call.ended_at is not None:
                 assert call.first_connected_at is not None
                 handle = (call.ended_at - call.first_connected_at).total_seconds()
                 self.handles[bucket(handle)] += 1
         if call.abandoned:
-            s["abandoned"] += 1
-            if not answered:
-                self.abandons[bucket(call.waited_s)] += 1
+            self._count("abandoned")
+            self.abandons[bucket(call.waited_s)] += 1
         if call.escalation_reason is not None:
-            s["escalations"] += 1
+            self._count("escalations")
             self.reasons[call.escalation_reason] += 1
-        s["transfers"] += call.transfers
-        s["asked_again"] += call.asked_again
+        self._count("transfers", call.transfers)
+        self._count("asked_again", call.asked_again)
         if call.sentiment in SENTIMENTS:
-            s[f"sentiment_{call.sentiment}"] += 1
+            self._count(f"sentiment_{call.sentiment}")
         self.add_survey(call.csat, call.had_to_repeat)
         if call.repeat_caller is not None:
-            s["repeat_calls"] += 1
+            self._count("repeat_calls")
             self.repeat_callers.add(call.repeat_caller)
 
     def add_survey(self, csat: int | None, had_to_repeat: bool | None) -> None:
         if csat is not None:
-            self.sums["csat_count"] += 1
-            self.sums["csat_sum"] += csat
-            self.sums[f"csat_{csat}"] += 1
+            self._count("csat_count")
+            self._count("csat_sum", csat)
+            self._count(f"csat_{csat}")
         if had_to_repeat:
-            self.sums["had_to_repeat"] += 1
+            self._count("had_to_repeat")
 
     def merge(self, other: Tally) -> None:
-        self.sums.update(other.sums)
-        self.waits.update(other.waits)
-        self.handles.update(other.handles)
-        self.abandons.update(other.abandons)
-        self.reasons.update(other.reasons)
+        self.merge_json(other.to_json())
         self.repeat_callers |= other.repeat_callers
 
-    # A roll-up row stores this (app/reports/models.py, ReportRollup.tally): JSON keys are text.
+    def merge_json(self, data: Mapping[str, Any], *, sign: int = 1) -> None:
+        """Add a stored roll-up's counts (Tally.to_json) to these, or take them away (sign -1:
+        a day's hours outside a period); an empty one changes nothing."""
+        if not data:
+            return
+        self.sums = list(map(add, self.sums, data["sums"] if sign > 0 else map(neg, data["sums"])))
+        for mine, stored in (
+            (self.waits, data["waits"]),
+            (self.handles, data["handles"]),
+            (self.abandons, data["abandons"]),
+        ):
+            for k in range(0, len(stored), 2):
+                mine[stored[k]] += sign * stored[k + 1]
+        for reason, n in data["reasons"].items():
+            self.reasons[reason] += sign * n
+
     def to_json(self) -> dict[str, Any]:
-        def plain(counter: Counter[Any]) -> dict[str, int]:
-            return {str(k): v for k, v in counter.items() if v}
+        """What a roll-up row stores (app/reports/models.py, ReportRollup.tally)."""
+
+        def pairs(histogram: list[int]) -> list[int]:
+            return [x for i, n in enumerate(histogram) if n for x in (i, n)]
 
         return {
-            "sums": plain(self.sums),
-            "waits": plain(self.waits),
-            "handles": plain(self.handles),
-            "abandons": plain(self.abandons),
-            "reasons": plain(self.reasons),
+            "sums": self.sums,
+            "waits": pairs(self.waits),
+            "handles": pairs(self.handles),
+            "abandons": pairs(self.abandons),
+            "reasons": {reason: n for reason, n in self.reasons.items() if n},
         }
 
-    @classmethod
-    def from_json(cls, data: Mapping[str, Any]) -> Tally:
-        def ints(name: str) -> Counter[int]:
-            return Counter({int(k): v for k, v in data.get(name, {}).items()})
-
-        return cls(
-            sums=Counter(data.get("sums", {})),
-            waits=ints("waits"),
-            handles=ints("handles"),
-            abandons=ints("abandons"),
-            reasons=Counter(data.get("reasons", {})),
-        )
-
     def figures(self, *, service_level_s: float, repeat_callers: int) -> dict[str, Any]:
-        s = self.sums
-        calls = s["calls"]
-        answered_or_abandoned = s["answered"] + s["abandoned"]
+        calls = self["calls"]
+        answered_or_abandoned = self["answered"] + self["abandoned"]
+        csat_count = self["csat_count"]
         return {
             "calls": calls,
-            "answered": s["answered"],
-            "abandoned": s["abandoned"],
-            "abandon_rate": _rate(s["abandoned"], calls),
+            "answered": self["answered"],
+            "abandoned": self["abandoned"],
+            "abandon_rate": _rate(self["abandoned"], calls),
             "abandon_p50_s": percentile(self.abandons, 0.5),
             # Of the calls answered or abandoned: a call still waiting has not had its chance.
             "service_level": _rate(at_most(self.waits, service_level_s), answered_or_abandoned),
             "wait_p50_s": percentile(self.waits, 0.5),
             "wait_p90_s": percentile(self.waits, 0.9),
             "handle_p50_s": percentile(self.handles, 0.5),
-            "transfers": s["transfers"],
-            "transfers_per_100": _per_100(s["transfers"], calls),
-            "escalations": s["escalations"],
-            "escalations_per_100": _per_100(s["escalations"], calls),
-            "escalation_reasons": dict(self.reasons.most_common()),
-            "csat_mean": round(s["csat_sum"] / s["csat_count"], 2) if s["csat_count"] else None,
-            "csat_count": s["csat_count"],
-            "csat_distribution": {str(k): s[f"csat_{k}"] for k in range(1, 6)},
-            "had_to_repeat": s["had_to_repeat"],
-            "had_to_repeat_per_100": _per_100(s["had_to_repeat"], calls),
-            "asked_again": s["asked_again"],
-            "asked_again_per_100": _per_100(s["asked_again"], calls),
-            "repeat_calls": s["repeat_calls"],
+            "transfers": self["transfers"],
+            "transfers_per_100": _per_100(self["transfers"], calls),
+            "escalations": self["escalations"],
+            "escalations_per_100": _per_100(self["escalations"], calls),
+            "escalation_reasons": {r: n for r, n in self.reasons.most_common() if n > 0},
+            "csat_mean": round(self["csat_sum"] / csat_count, 2) if csat_count else None,
+            "csat_count": csat_count,
+            "csat_distribution": {str(k): self[f"csat_{k}"] for k in range(1, 6)},
+            "had_to_repeat": self["had_to_repeat"],
+            "had_to_repeat_per_100": _per_100(self["had_to_repeat"], calls),
+            "asked_again": self["asked_again"],
+            "asked_again_per_100": _per_100(self["asked_again"], calls),
+            "repeat_calls": self["repeat_calls"],
             "repeat_callers": repeat_callers,
-            "sentiment": {m: s[f"sentiment_{m}"] for m in SENTIMENTS},
+            "sentiment": {m: self[f"sentiment_{m}"] for m in SENTIMENTS},
         }
 
 

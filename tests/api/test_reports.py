@@ -372,6 +372,8 @@ PERIODS = [
     ("from half past eight to a quarter past two, two days later",
      DAY - timedelta(hours=15, minutes=30), DAY + timedelta(days=1, hours=14, minutes=15)),
     ("working hours", DAY + timedelta(hours=9), DAY + timedelta(hours=17)),
+    ("from eight in the evening to three in the morning, two days later",
+     DAY + timedelta(hours=20), DAY + timedelta(days=2, hours=3)),
     ("within one hour", DAY + timedelta(hours=10, minutes=5), DAY + timedelta(hours=10, minutes=40)),
 ]  # fmt: skip
 

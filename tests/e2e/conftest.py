@@ -61,7 +61,7 @@ class Server:
         )
 
 
-def _tellonce() -> list[str]:
+def tellonce_command() -> list[str]:
     exe = shutil.which("tellonce")
     if exe is None:
         pytest.skip("the `tellonce` command is not installed (pip install -e .)")
@@ -97,7 +97,7 @@ def server(tmp_path: Path, server_env: dict[str, str], templates: Templates) -> 
     log = tmp_path / "server.log"
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [*_tellonce(), "serve", "--port", str(port), "--demo"],
+            [*tellonce_command(), "serve", "--port", str(port), "--demo"],
             cwd=tmp_path,
             env=env,
             stdout=out,

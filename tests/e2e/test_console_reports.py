@@ -3,12 +3,14 @@ and per agent, the callers' own words, and its charts, within the Content-Securi
 
 from __future__ import annotations
 
+import subprocess
 from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import pytest
 from playwright.sync_api import Page, expect
 
-from .conftest import Ivr, Server
+from .conftest import IVR_KEY, Ivr, Server, tellonce_command
 from .csp import watch_csp
 
 pytestmark = pytest.mark.browser
@@ -95,3 +97,40 @@ def test_the_experience_view_shows_the_days_calls(
 
     assert csp.without_policy == []
     assert csp.violations == []
+
+
+def test_the_experience_view_shows_what_the_simulator_did(
+    server: Server, open_page: Callable[..., Page]
+) -> None:
+    """`tellonce ivr --calls` places random calls; with no agent signed in, the callers give up
+    after a second or so. The view shows the API's figures for today, hour by hour too."""
+    ran = subprocess.run(
+        [*tellonce_command(), "ivr", "--server", server.url, "--api-key", IVR_KEY, "--calls", "12",
+         "--rate", "6", "--patience", "1", "--seed", "7"],
+        capture_output=True, text=True, timeout=120, check=False,
+    )  # fmt: skip
+    assert ran.returncode == 0, ran.stderr
+    today = datetime.now().astimezone().replace(hour=0, minute=0, second=0, microsecond=0)
+    period = {"from": today.isoformat(), "to": (today + timedelta(days=1)).isoformat()}
+    boss_api = server.api("super")
+    report = boss_api.get("/api/reports/experience", params=period).json()
+    total = report["total"]
+    assert total["calls"] > 0 and total["abandoned"] > 0
+
+    boss = open_page()
+    boss.goto("/")
+    boss.get_by_label("Username").fill("super")
+    boss.get_by_label("Password").fill("demo")
+    boss.get_by_test_id("signin-submit").click()
+    boss.get_by_test_id("reports-link").click()
+    expect(boss.get_by_test_id("total-calls")).to_have_text(str(total["calls"]))
+    for group in report["groups"]:
+        row = boss.locator(
+            f"[data-testid=by-queue] [data-testid=report-row][data-key={group['key']}]"
+        )
+        expect(row).to_contain_text(str(group["calls"]))
+    drawn = "(el) => Chart.getChart(el).data.datasets.map((d) => d.data)"
+    answered, abandoned, _waits = boss.get_by_test_id("chart-hours").evaluate(drawn)
+    assert (sum(answered), sum(abandoned)) == (total["answered"], total["abandoned"])
+    exceptions = boss_api.get("/api/reports/exceptions", params=period).json()
+    expect(boss.get_by_test_id("exception-group")).to_have_count(len(exceptions["groups"]))
