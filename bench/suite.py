@@ -71,6 +71,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         "(a later file's target replaces an earlier one's)",
     )
     p.add_argument(
+        "--setting",
+        action="append",
+        default=[],
+        metavar="TELLONCE_NAME=VALUE",
+        help="a setting of the Tellonce servers (repeatable), e.g. TELLONCE_REPORT_ROLLUP_S=3600",
+    )
+    p.add_argument(
         "--wait-load",
         type=float,
         default=None,
@@ -139,9 +146,16 @@ async def wait_for_load(limit: float | None) -> None:
         await asyncio.sleep(15)
 
 
-async def deploy(target: str, event_bytes: int, *, compression: bool = False) -> Deployment:
+async def deploy(
+    target: str,
+    event_bytes: int,
+    *,
+    compression: bool = False,
+    settings: dict[str, str] | None = None,
+) -> Deployment:
     """compression: Tellonce then accepts permessage-deflate (off by default); the floor always
-    accepts what the client offers, as uvicorn does unless told otherwise."""
+    accepts what the client offers, as uvicorn does unless told otherwise. settings: more of
+    Tellonce's environment (--setting)."""
     if target == "floor":
         return await asyncio.to_thread(start_floor, event_bytes=event_bytes)
     env = {
@@ -149,6 +163,7 @@ async def deploy(target: str, event_bytes: int, *, compression: bool = False) ->
         # The connections benchmark opens its thousands of sockets with a few logins, as no
         # centre does: each agent has a login of their own, and the cap is per login.
         "TELLONCE_WS_PER_USER": "100000",
+        **(settings or {}),
     }
     if target == "embedded":
         return await asyncio.to_thread(start_tellonce, "embedded", extra_env=env)
@@ -164,7 +179,8 @@ async def deployed(
     """A fresh deployment once the load allows, and a started client; the servers' logs are
     printed if anything fails, and everything is stopped on the way out."""
     await wait_for_load(args.wait_load)
-    deployment = await deploy(target, event_bytes, compression=compression)
+    settings = dict(item.split("=", 1) for item in args.setting)
+    deployment = await deploy(target, event_bytes, compression=compression, settings=settings)
     centre = Centre(deployment)
     try:
         await centre.start()
