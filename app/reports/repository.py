@@ -22,7 +22,6 @@ from sqlalchemy import (
     literal,
     or_,
     select,
-    tuple_,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -203,15 +202,13 @@ async def mark_rolled_up(session: DbSession, marks: Sequence[dict[str, Any]]) ->
         await session.execute(update(Call), [{**mark, "rolled_up": True} for mark in marks])
 
 
-_ADD_ROLLUP = {
-    dialect: insert(ReportRollup).on_conflict_do_nothing(
-        index_elements=[
-            ReportRollup.dimension,
-            ReportRollup.grain,
-            ReportRollup.start,
-            ReportRollup.key,
-        ]
-    )
+_ROLLUP_KEY = (ReportRollup.dimension, ReportRollup.grain, ReportRollup.start, ReportRollup.key)
+_UPSERT_ROLLUPS = {
+    # Made if missing, locked either way (the update changes nothing), and read back: one
+    # statement whose rows PostgreSQL locks in the order given.
+    dialect: insert(ReportRollup)
+    .on_conflict_do_update(index_elements=list(_ROLLUP_KEY), set_={"tally": ReportRollup.tally})
+    .returning(ReportRollup.id, *_ROLLUP_KEY, ReportRollup.tally)
     for dialect, insert in (("sqlite", sqlite_insert), ("postgresql", pg_insert))
 }
 
@@ -219,23 +216,15 @@ RollupKey = tuple[str, str, datetime, str]
 
 
 async def locked_rollups(session: DbSession, keys: Sequence[RollupKey]) -> dict[RollupKey, Any]:
-    """The roll-up rows of these keys, made (empty) where missing, locked for this transaction in
-    the order of their keys, so that two instances' passes never wait on each other in a ring."""
-    ordered = sorted(set(keys))
-    await session.execute(
-        _ADD_ROLLUP[dialect_name(session)],
-        [{"dimension": d, "grain": g, "start": s, "key": k, "tally": {}} for d, g, s, k in ordered],
-    )
-    columns = (ReportRollup.dimension, ReportRollup.grain, ReportRollup.start, ReportRollup.key)
+    """The roll-up rows of these keys, made (empty) where missing and locked for this
+    transaction, in the order of their keys: two instances' passes then never wait on each
+    other in a ring."""
     found: dict[RollupKey, Any] = {}
-    for chunk in _chunks(ordered, 200):
-        stmt = (
-            select(ReportRollup.id, *columns, ReportRollup.tally)
-            .where(tuple_(*columns).in_(list(chunk)))
-            .order_by(*columns)
-        )
-        if dialect_name(session) == "postgresql":
-            stmt = stmt.with_for_update()
+    for chunk in _chunks(sorted(set(keys)), 500):
+        values = [
+            {"dimension": d, "grain": g, "start": t, "key": k, "tally": {}} for d, g, t, k in chunk
+        ]
+        stmt = _UPSERT_ROLLUPS[dialect_name(session)].values(values)
         for row in await session.execute(stmt):
             found[(row.dimension, row.grain, row.start, row.key)] = row
     return found

@@ -37,7 +37,7 @@ log = logging.getLogger("tellonce.reports")
 # A call about the same thing from the same caller within this long of an earlier one repeats it.
 REPEAT_WINDOW = timedelta(days=7)
 # Calls rolled up in one transaction: on SQLite it holds the server's one connection meanwhile.
-BATCH = 500
+BATCH = 200
 HOUR = timedelta(hours=1)
 DAY = timedelta(days=1)
 
