@@ -260,7 +260,7 @@ function drawCharts(byQueue) {
         datasets: [
           { label: "Answered", data: hours.map((row) => row.answered), backgroundColor: "#3b6ea5", stack: "calls", yAxisID: "y" },
           { label: "Abandoned", data: hours.map((row) => row.abandoned), backgroundColor: "#c2571a", stack: "calls", yAxisID: "y" },
-          { label: "Median wait (s)", type: "line", data: hours.map((row) => row.wait_p50_s), borderColor: "#2f7d4f", backgroundColor: "#2f7d4f", pointRadius: 0, spanGaps: true, yAxisID: "wait" },
+          { label: "Median wait (s)", type: "line", data: hours.map((row) => row.wait_p50_s), borderColor: "#2f7d4f", backgroundColor: "#2f7d4f", pointRadius: 0, spanGaps: false, yAxisID: "wait" },
         ],
       },
       options: {
