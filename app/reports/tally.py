@@ -161,7 +161,11 @@ class Tally:
             self._count("had_to_repeat")
 
     def merge(self, other: Tally) -> None:
-        self.merge_json(other.to_json())
+        self.sums = list(map(add, self.sums, other.sums))
+        self.waits = list(map(add, self.waits, other.waits))
+        self.handles = list(map(add, self.handles, other.handles))
+        self.abandons = list(map(add, self.abandons, other.abandons))
+        self.reasons.update(other.reasons)
         self.repeat_callers |= other.repeat_callers
 
     def merge_json(self, data: Mapping[str, Any], *, sign: int = 1) -> None:
