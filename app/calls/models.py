@@ -51,15 +51,17 @@ class Call(Base):
             sqlite_where=text("rolled_up = 0"),
             postgresql_where=text("rolled_up = false"),
         ),
-        # The repeat calls of a period with their callers, counted without reading the calls.
+        # The repeat calls of a period, whose callers are counted from it alone.
         Index(
-            "ix_calls_repeat_caller",
+            "ix_calls_repeats",
             "first_queued_at",
             "queue",
             "agent_id",
-            "repeat_caller",
-            sqlite_where=text("repeat_caller IS NOT NULL"),
-            postgresql_where=text("repeat_caller IS NOT NULL"),
+            "prev_repeat_at",
+            "prev_repeat_in_queue_at",
+            "prev_repeat_of_agent_at",
+            sqlite_where=text("repeats = 1"),
+            postgresql_where=text("repeats = true"),
         ),
         # A caller's earlier calls, for unknown callers (customers' calls: by customer_id).
         Index("ix_calls_caller_number", "caller_number"),
@@ -136,11 +138,16 @@ class Call(Base):
     callback_requested_at: Mapped[datetime | None] = mapped_column(default=None)
     called_back_at: Mapped[datetime | None] = mapped_column(default=None)
 
-    # Counted in the reports' roll-ups (app/reports/rollup.py) once finished; and, set then,
-    # the caller ("c<customer id>" or "n<number>") when it repeats an earlier call about the
-    # same thing within 7 days.
+    # Counted in the reports' roll-ups (app/reports/rollup.py) once finished. Set then: whether
+    # it repeats an earlier call of its caller about the same thing within 7 days, and, if so,
+    # when that caller's last repeat call before it was handed off (within a year): of any
+    # queue, of its queue, answered by its agent. A period's repeat callers are then its repeat
+    # calls with no such call since the period began.
     rolled_up: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
-    repeat_caller: Mapped[str | None] = mapped_column(String(24), default=None)
+    repeats: Mapped[bool] = mapped_column(default=False, server_default=text("false"))
+    prev_repeat_at: Mapped[datetime | None] = mapped_column(default=None)
+    prev_repeat_in_queue_at: Mapped[datetime | None] = mapped_column(default=None)
+    prev_repeat_of_agent_at: Mapped[datetime | None] = mapped_column(default=None)
 
     def start_waiting(self, now: datetime) -> None:
         self.waiting_since = now - timedelta(seconds=self.waited_s)

@@ -17,11 +17,13 @@ from sqlalchemy import (
     Executable,
     Select,
     and_,
+    case,
     false,
     func,
     literal,
     or_,
     select,
+    true,
     update,
 )
 from sqlalchemy.dialects.postgresql import insert as pg_insert
@@ -98,13 +100,20 @@ def raw_calls(
     return session.execute(facts(or_(*ranges))).all()
 
 
-def earlier_calls(
+def caller_history(
     customers: Iterable[int], numbers: Iterable[str], since: datetime, until: datetime
 ) -> list[Executable]:
-    """The queries for (customer_id, caller_number, intent, queue, first_queued_at) of the calls
-    of these customers, and of these numbers from no known customer, first queued in
-    [since, until): one by each caller index, which a single OR of both would not use."""
-    columns = (Call.customer_id, Call.caller_number, Call.intent, Call.queue, Call.first_queued_at)
+    """The queries for (customer_id, caller_number, intent, queue, agent_id, first_queued_at)
+    of the calls of these customers, and of these numbers, first queued in [since, until):
+    one by each caller index, which a single OR of both would not use."""
+    columns = (
+        Call.customer_id,
+        Call.caller_number,
+        Call.intent,
+        Call.queue,
+        Call.agent_id,
+        Call.first_queued_at,
+    )
     found: list[Executable] = []
     if customers:
         found.append(
@@ -141,33 +150,29 @@ def group_key(by: str) -> Any:
 
 
 def rolled_up_repeat_callers(
-    session: Session, *, by: str, start: datetime, end: datetime
+    session: Session, *, by: str, start: datetime, end: datetime, since: datetime
 ) -> tuple[dict[Any, int], int]:
-    """Per group key, and in all, how many callers made the repeat calls rolled up in the
-    period: counted by the database from the index ix_calls_repeat_caller alone (only the
-    roll-up sets repeat_caller)."""
-    rolled = (Call.repeat_caller.is_not(None), in_period(start, end))
+    """Of the repeat calls rolled up within [start, end), per group key and in all, those whose
+    caller made no repeat call (in that group; at all) from `since` (the period's start) until
+    them: each caller's first, so one per caller. Counted from the index ix_calls_repeats
+    alone (only the roll-up sets `repeats`)."""
+    in_group = Call.prev_repeat_in_queue_at if by == "queue" else Call.prev_repeat_of_agent_at
+
+    def firsts(prev: Any) -> Any:
+        return func.coalesce(func.sum(case((or_(prev.is_(None), prev < since), 1), else_=0)), 0)
+
     key = group_key(by)
-    per_key = session.execute(
-        select(key, func.count(Call.repeat_caller.distinct())).where(*rolled).group_by(key)
-    ).all()
-    total = session.scalar(select(func.count(Call.repeat_caller.distinct())).where(*rolled))
-    return {k: n for k, n in per_key}, int(total or 0)
-
-
-def rolled_up_among(
-    session: Session, *, by: str, start: datetime, end: datetime, callers: Sequence[str]
-) -> Sequence[Any]:
-    """(key, caller) of the rolled-up repeat calls of the period by any of these callers."""
-    found: list[Any] = []
-    for chunk in _chunks(callers):
-        stmt = (
-            select(group_key(by), Call.repeat_caller)
-            .where(Call.repeat_caller.in_(chunk), in_period(start, end))
-            .distinct()
-        )
-        found.extend(session.execute(stmt).all())
-    return found
+    stmt = (
+        select(key, firsts(in_group), firsts(Call.prev_repeat_at))
+        .where(Call.repeats == true(), in_period(start, end))
+        .group_by(key)
+    )
+    per_key: dict[Any, int] = {}
+    total = 0
+    for k, group_firsts, all_firsts in session.execute(stmt):
+        per_key[k] = int(group_firsts)
+        total += int(all_firsts)
+    return per_key, total
 
 
 def _chunks(values: Sequence[Any], size: int = 500) -> Iterable[Sequence[Any]]:
@@ -191,13 +196,13 @@ async def finished_not_rolled_up(session: DbSession, *, limit: int) -> Sequence[
     return (await session.execute(stmt)).all()
 
 
-async def earlier_calls_async(session: DbSession, stmt: Executable) -> Sequence[Any]:
+async def rows_of(session: DbSession, stmt: Executable) -> Sequence[Any]:
     return (await session.execute(stmt)).all()
 
 
 async def mark_rolled_up(session: DbSession, marks: Sequence[dict[str, Any]]) -> None:
-    """marks: {"id", "repeat_caller"} of each call (an UPDATE by primary key each), which is
-    rolled up from now on."""
+    """marks: {"id"} of each call, with the repeat columns set for those handed off (an UPDATE
+    by primary key each); each is rolled up from now on."""
     if marks:
         await session.execute(update(Call), [{**mark, "rolled_up": True} for mark in marks])
 

@@ -36,6 +36,9 @@ log = logging.getLogger("tellonce.reports")
 
 # A call about the same thing from the same caller within this long of an earlier one repeats it.
 REPEAT_WINDOW = timedelta(days=7)
+# How far back a caller's last repeat call is looked for: the longest period a report may cover
+# (TELLONCE_REPORT_MAX_DAYS at most), so that "none since the period began" holds for any.
+REPEAT_LOOKBACK = timedelta(days=366)
 # Calls rolled up in one transaction: on SQLite it holds the server's one connection meanwhile.
 BATCH = 200
 HOUR = timedelta(hours=1)
@@ -122,45 +125,80 @@ def caller_of(customer_id: int | None, number: str) -> str:
     return f"c{customer_id}" if customer_id is not None else f"n{number}"
 
 
-def earlier_statements(rows: Sequence[Any], size: int = 500) -> list[Executable]:
-    """The queries for the calls that came before these (rows of repository.FACT_COLUMNS) within
-    the repeat window, from the same callers."""
+def history_statements(rows: Sequence[Any], size: int = 500) -> list[Executable]:
+    """The queries for the calls of these rows' callers (rows of repository.FACT_COLUMNS) that
+    came before them: as far back as a repeat call before one of them can matter."""
     statements = []
     for i in range(0, len(rows), size):
         chunk = rows[i : i + size]
         statements.extend(
-            repository.earlier_calls(
+            repository.caller_history(
                 {r.customer_id for r in chunk if r.customer_id is not None},
                 {r.caller_number for r in chunk if r.customer_id is None},
-                min(r.first_queued_at for r in chunk) - REPEAT_WINDOW,
+                min(r.first_queued_at for r in chunk) - REPEAT_LOOKBACK - REPEAT_WINDOW,
                 max(r.first_queued_at for r in chunk),
             )
         )
     return statements
 
 
-def to_facts(rows: Iterable[Any], earlier: Iterable[Any]) -> list[tuple[Any, CallFacts]]:
+@dataclass(frozen=True, slots=True)
+class _Past:
+    """A caller's earlier call, and whether it repeated one before it."""
+
+    at: datetime
+    topic: str | None
+    queue: str | None
+    agent_id: int | None
+    repeats: bool
+
+
+def _pasts(history: Iterable[Any]) -> dict[str, list[_Past]]:
+    """Each caller's calls in the order they were handed off, each marked a repeat or not."""
+    calls: dict[str, list[Any]] = defaultdict(list)
+    for h in history:
+        calls[caller_of(h.customer_id, h.caller_number)].append(h)
+    out: dict[str, list[_Past]] = {}
+    for caller, found in calls.items():
+        found.sort(key=lambda h: h.first_queued_at)
+        last: dict[str | None, datetime] = {}
+        marked = []
+        for h in found:
+            topic = h.intent or h.queue
+            before = last.get(topic)
+            repeats = before is not None and h.first_queued_at - before <= REPEAT_WINDOW
+            marked.append(_Past(h.first_queued_at, topic, h.queue, h.agent_id, repeats))
+            last[topic] = h.first_queued_at
+        out[caller] = marked
+    return out
+
+
+def to_facts(rows: Iterable[Any], history: Iterable[Any]) -> list[tuple[Any, CallFacts]]:
     """Each row with its facts. A call repeats an earlier one of the same caller (the customer,
     else the number) about the same thing (the intent, else the queue) first queued within
-    REPEAT_WINDOW before it."""
-    times: dict[tuple[str, str | None], list[datetime]] = defaultdict(list)
-    for e in earlier:
-        times[(caller_of(e.customer_id, e.caller_number), e.intent or e.queue)].append(
-            e.first_queued_at
-        )
-    for found in times.values():
-        found.sort()
+    REPEAT_WINDOW before it; and its caller's last repeat calls before it (within
+    REPEAT_LOOKBACK) tell whether it is that caller's first repeat call of a period."""
+    pasts = _pasts(history)
     out = []
     for r in rows:
-        caller = caller_of(r.customer_id, r.caller_number)
-        before = times.get((caller, r.intent or r.queue), [])
-        i = bisect.bisect_left(before, r.first_queued_at - REPEAT_WINDOW)
-        repeats = i < len(before) and before[i] < r.first_queued_at
+        past = pasts.get(caller_of(r.customer_id, r.caller_number), [])
+        at = r.first_queued_at
+        # Newest first, from the last call before this one.
+        before = past[: bisect.bisect_left(past, at, key=lambda p: p.at)][::-1]
+        topic = r.intent or r.queue
+        repeats = False
+        for p in before:
+            if at - p.at > REPEAT_WINDOW:
+                break
+            if p.topic == topic:
+                repeats = True
+                break
+        earlier = [p for p in before if p.repeats and at - p.at <= REPEAT_LOOKBACK]
         state = CallState(r.state)
         facts = CallFacts(
             queue=r.queue,
             agent_id=r.agent_id,
-            first_queued_at=r.first_queued_at,
+            first_queued_at=at,
             final=state in (CallState.ended, CallState.abandoned),
             abandoned=state == CallState.abandoned,
             first_connected_at=r.first_connected_at,
@@ -172,7 +210,13 @@ def to_facts(rows: Iterable[Any], earlier: Iterable[Any]) -> list[tuple[Any, Cal
             sentiment=r.sentiment,
             transfers=r.transfers,
             asked_again=r.asked_again,
-            repeat_caller=caller if repeats else None,
+            repeats=repeats,
+            prev_repeat_at=next((p.at for p in earlier), None),
+            prev_repeat_in_queue_at=next((p.at for p in earlier if p.queue == r.queue), None),
+            prev_repeat_of_agent_at=next(
+                (p.at for p in earlier if r.agent_id is not None and p.agent_id == r.agent_id),
+                None,
+            ),
         )
         out.append((r, facts))
     return out
@@ -203,20 +247,23 @@ async def roll_up(session: DbSession, *, limit: int = BATCH) -> int:
     """Roll up at most `limit` finished calls; returns how many were taken."""
     rows = await repository.finished_not_rolled_up(session, limit=limit)
     handed = [r for r in rows if r.first_queued_at is not None]
-    earlier: list[Any] = []
-    for stmt in earlier_statements(handed):
-        earlier.extend(await repository.earlier_calls_async(session, stmt))
+    history: list[Any] = []
+    for stmt in history_statements(handed):
+        history.extend(await repository.rows_of(session, stmt))
     tallies: dict[RollupKey, Tally] = defaultdict(Tally)
-    callers: dict[int, str | None] = {r.id: None for r in rows}
-    for r, facts in to_facts(handed, earlier):
-        callers[r.id] = facts.repeat_caller
+    marks: dict[int, dict[str, Any]] = {r.id: {"id": r.id} for r in rows}
+    for r, facts in to_facts(handed, history):
+        marks[r.id].update(
+            repeats=facts.repeats,
+            prev_repeat_at=facts.prev_repeat_at,
+            prev_repeat_in_queue_at=facts.prev_repeat_in_queue_at,
+            prev_repeat_of_agent_at=facts.prev_repeat_of_agent_at,
+        )
         for key in keys_of(facts.first_queued_at, facts.queue, facts.agent_id):
             tallies[key].add_call(facts)
     if tallies:
         await _add(session, tallies)
-    await repository.mark_rolled_up(
-        session, [{"id": call_id, "repeat_caller": c} for call_id, c in callers.items()]
-    )
+    await repository.mark_rolled_up(session, list(marks.values()))
     return len(rows)
 
 

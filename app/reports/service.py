@@ -115,11 +115,10 @@ class _ExperienceRows:
     # of the groups' roll-ups: to add (1), or to take away (-1, a day's hours outside).
     hour_rows: Sequence[Any]
     group_rows: Sequence[tuple[int, Any]]
-    # The callers of the rolled-up repeat calls: per group key and in all; and which of the
-    # callers of the calls read one by one are among them, per group key.
+    # Of the rolled-up repeat calls, those that are their caller's first of the period: per
+    # group key and in all (repository.rolled_up_repeat_callers).
     rolled_callers: dict[Any, int]
     rolled_callers_total: int
-    overlap: Sequence[Any]
     names: dict[int, str]
 
 
@@ -128,12 +127,11 @@ def _experience_rows(
 ) -> _ExperienceRows:
     parts = rollup.spans(start, end)
     raw = repository.raw_calls(session, edges=parts.edges, whole=parts.whole)
-    earlier = [row for stmt in rollup.earlier_statements(raw) for row in session.execute(stmt)]
-    calls = [facts for _row, facts in rollup.to_facts(raw, earlier)]
+    history = [row for stmt in rollup.history_statements(raw) for row in session.execute(stmt)]
+    calls = [facts for _row, facts in rollup.to_facts(raw, history)]
     hour_rows: Sequence[Any] = []
     group_rows: list[tuple[int, Any]] = []
     rolled: tuple[dict[Any, int], int] = ({}, 0)
-    overlap: Sequence[Any] = []
     if parts.whole is not None:
         a, b = parts.whole
         hour_rows = repository.rollups(session, dimension="all", grain="hour", start=a, end=b)
@@ -145,10 +143,7 @@ def _experience_rows(
             for s1, s2 in found:
                 rows = repository.rollups(session, dimension=by, grain=grain, start=s1, end=s2)
                 group_rows += [(sign, row) for row in rows]
-        rolled = repository.rolled_up_repeat_callers(session, by=by, start=a, end=b)
-        callers = sorted({c.repeat_caller for c in calls if c.repeat_caller is not None})
-        if callers:
-            overlap = repository.rolled_up_among(session, by=by, start=a, end=b, callers=callers)
+        rolled = repository.rolled_up_repeat_callers(session, by=by, start=a, end=b, since=start)
     ids: set[int] = set()
     if by == GroupBy.agent:
         ids = {c.agent_id for c in calls if c.agent_id is not None}
@@ -159,7 +154,6 @@ def _experience_rows(
         group_rows=group_rows,
         rolled_callers=rolled[0],
         rolled_callers_total=rolled[1],
-        overlap=overlap,
         names=repository.agent_names(session, sorted(ids)),
     )
 
@@ -180,15 +174,18 @@ def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _Exper
     for tally in hours.values():
         total.merge(tally)
 
-    # A caller with repeat calls both rolled up and read one by one is counted once.
-    known: dict[Any, set[str]] = defaultdict(set)
-    for key, caller in rows.overlap:
-        known[key].add(caller)
-    known_all = set().union(*known.values()) if known else set()
+    # A period's repeat callers: its repeat calls that are their caller's first of it (in the
+    # group), rolled up or read one by one.
+    callers = Counter(rows.rolled_callers)
+    callers_total = rows.rolled_callers_total
+    for call in rows.calls:
+        key = call.agent_id if by_agent else call.queue
+        prev = call.prev_repeat_of_agent_at if by_agent else call.prev_repeat_in_queue_at
+        callers[key] += call.first_repeat_since(query.from_, prev)
+        callers_total += call.first_repeat_since(query.from_, call.prev_repeat_at)
 
-    def figures(tally: Tally, rolled: int, seen: set[str]) -> dict[str, Any]:
-        callers = rolled + len(tally.repeat_callers - seen)
-        return tally.figures(service_level_s=service_level_s, repeat_callers=callers)
+    def figures(tally: Tally, repeat_callers: int) -> dict[str, Any]:
+        return tally.figures(service_level_s=service_level_s, repeat_callers=repeat_callers)
 
     out = []
     # Calls no agent answered have no agent: in the total, in no agent's group.
@@ -197,7 +194,7 @@ def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _Exper
     for key in keys:
         name = rows.names.get(key) if by_agent else None
         shown = key if key not in (None, "") else "(none)"
-        found = figures(groups[key], rows.rolled_callers.get(key or None, 0), known[key or None])
+        found = figures(groups[key], callers[key or None])
         out.append(Group(key=shown, name=name, **found))
     out.sort(key=lambda g: (-g.calls, str(g.key)))
     by_hour = []
@@ -220,7 +217,7 @@ def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _Exper
         to=query.to,
         group_by=query.group_by,
         service_level_s=service_level_s,
-        total=Figures(**figures(total, rows.rolled_callers_total, known_all)),
+        total=Figures(**figures(total, callers_total)),
         groups=out,
         by_hour=by_hour,
     )

@@ -106,8 +106,17 @@ class CallFacts:
     sentiment: str | None
     transfers: int
     asked_again: int
-    # The caller ("c<customer id>", else "n<number>") when the call repeats an earlier one.
-    repeat_caller: str | None
+    # Whether it repeats an earlier call (app/reports/rollup.py, to_facts), and when its
+    # caller's last repeat call before it was: of any queue, of its queue, of its agent.
+    repeats: bool = False
+    prev_repeat_at: datetime | None = None
+    prev_repeat_in_queue_at: datetime | None = None
+    prev_repeat_of_agent_at: datetime | None = None
+
+    def first_repeat_since(self, since: datetime, prev: datetime | None) -> bool:
+        """A repeat call whose caller made none (in the same group, as prev says) since `since`:
+        counted once per caller, in the group of prev."""
+        return self.repeats and (prev is None or prev < since)
 
 
 @dataclass
@@ -117,9 +126,6 @@ class Tally:
     handles: list[int] = field(default_factory=lambda: _zeros(len(BOUNDS)))
     abandons: list[int] = field(default_factory=lambda: _zeros(len(BOUNDS)))
     reasons: Counter[str] = field(default_factory=Counter)
-    # Callers with a repeat call, when known one by one (calls read as they are); roll-ups keep
-    # only the count of repeat calls, and the report counts their callers in the database.
-    repeat_callers: set[str] = field(default_factory=set)
 
     def __getitem__(self, name: str) -> int:
         return self.sums[_AT[name]]
@@ -148,9 +154,8 @@ class Tally:
         if call.sentiment in SENTIMENTS:
             self._count(f"sentiment_{call.sentiment}")
         self.add_survey(call.csat, call.had_to_repeat)
-        if call.repeat_caller is not None:
+        if call.repeats:
             self._count("repeat_calls")
-            self.repeat_callers.add(call.repeat_caller)
 
     def add_survey(self, csat: int | None, had_to_repeat: bool | None) -> None:
         if csat is not None:
@@ -166,7 +171,6 @@ class Tally:
         self.handles = list(map(add, self.handles, other.handles))
         self.abandons = list(map(add, self.abandons, other.abandons))
         self.reasons.update(other.reasons)
-        self.repeat_callers |= other.repeat_callers
 
     def merge_json(self, data: Mapping[str, Any], *, sign: int = 1) -> None:
         """Add a stored roll-up's counts (Tally.to_json) to these, or take them away (sign -1:

@@ -1,4 +1,4 @@
-"""report_rollups, and calls.rolled_up / calls.repeat_caller: the reports read roll-ups
+"""report_rollups, and calls.rolled_up and the repeat columns: the reports read roll-ups
 
 The experience report over a month read every call of it; it now reads a row per queue and
 hour, or per agent and hour or day, for the calls that finished, and the few others as they are
@@ -45,7 +45,13 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("rolled_up", sa.Boolean(), server_default=sa.text("false"), nullable=False)
         )
-        batch_op.add_column(sa.Column("repeat_caller", sa.String(length=24), nullable=True))
+        batch_op.add_column(
+            sa.Column("repeats", sa.Boolean(), server_default=sa.text("false"), nullable=False)
+        )
+        for name in ("prev_repeat_at", "prev_repeat_in_queue_at", "prev_repeat_of_agent_at"):
+            batch_op.add_column(
+                sa.Column(name, app.db.UTCDateTime(timezone=True), nullable=True)
+            )
         batch_op.create_index(
             "ix_calls_not_rolled_up",
             ["first_queued_at"],
@@ -61,11 +67,18 @@ def upgrade() -> None:
             postgresql_where=sa.text("rolled_up = false"),
         )
         batch_op.create_index(
-            "ix_calls_repeat_caller",
-            ["first_queued_at", "queue", "agent_id", "repeat_caller"],
+            "ix_calls_repeats",
+            [
+                "first_queued_at",
+                "queue",
+                "agent_id",
+                "prev_repeat_at",
+                "prev_repeat_in_queue_at",
+                "prev_repeat_of_agent_at",
+            ],
             unique=False,
-            sqlite_where=sa.text("repeat_caller IS NOT NULL"),
-            postgresql_where=sa.text("repeat_caller IS NOT NULL"),
+            sqlite_where=sa.text("repeats = 1"),
+            postgresql_where=sa.text("repeats = true"),
         )
         batch_op.create_index("ix_calls_caller_number", ["caller_number"], unique=False)
 
@@ -73,9 +86,11 @@ def upgrade() -> None:
 def downgrade() -> None:
     with op.batch_alter_table("calls", schema=None) as batch_op:
         batch_op.drop_index("ix_calls_caller_number")
-        batch_op.drop_index("ix_calls_repeat_caller")
+        batch_op.drop_index("ix_calls_repeats")
         batch_op.drop_index("ix_calls_finished_not_rolled_up")
         batch_op.drop_index("ix_calls_not_rolled_up")
-        batch_op.drop_column("repeat_caller")
+        for name in ("prev_repeat_of_agent_at", "prev_repeat_in_queue_at", "prev_repeat_at"):
+            batch_op.drop_column(name)
+        batch_op.drop_column("repeats")
         batch_op.drop_column("rolled_up")
     op.drop_table("report_rollups")

@@ -367,6 +367,18 @@ def random_calls(rng: random.Random, agents: list[int], n: int) -> list[Call]:
     return calls
 
 
+def repeats_one(call: Call, calls: list[Call]) -> bool:
+    """By hand: an earlier call of the same number about the same thing within 7 days."""
+    assert call.first_queued_at is not None
+    return any(
+        other.caller_number == call.caller_number
+        and (other.intent or other.queue) == (call.intent or call.queue)
+        and other.first_queued_at is not None
+        and timedelta(0) < call.first_queued_at - other.first_queued_at <= timedelta(days=7)
+        for other in calls
+    )
+
+
 PERIODS = [
     ("a day", DAY, DAY + timedelta(days=1)),
     ("three whole days", DAY - timedelta(days=1), DAY + timedelta(days=2)),
@@ -429,6 +441,11 @@ async def test_the_roll_ups_give_the_figures_the_calls_give(rapi: Api) -> None:
         ), name
         hours = before[(name, "queue", "/api/reports/experience")]["by_hour"]
         assert sum(h["calls"] for h in hours) == len(inside)
+        repeats = [c for c in inside if repeats_one(c, calls)]
+        assert (total["repeat_calls"], total["repeat_callers"]) == (
+            len(repeats),
+            len({c.caller_number for c in repeats}),
+        ), name
     # Every finished call is rolled up once, by one of two passes at once (two instances'), and
     # the waiting ones stay as they are.
     finished = sum(1 for c in calls if c.state != CallState.queued)
