@@ -16,8 +16,10 @@ from sqlalchemy import (
     ColumnElement,
     Executable,
     Select,
+    Text,
     and_,
     case,
+    cast,
     false,
     func,
     literal,
@@ -135,8 +137,10 @@ def caller_history(
 def rollups(
     session: Session, *, dimension: str, grain: str, start: datetime, end: datetime
 ) -> Sequence[Any]:
-    """(start, key, tally) of the roll-up rows of one kind within [start, end)."""
-    stmt = select(ReportRollup.start, ReportRollup.key, ReportRollup.tally).where(
+    """(start, key, tally as JSON text) of the roll-up rows of one kind within [start, end). The
+    text is decoded where the rows are added up (in a thread), not where they are read (on
+    PostgreSQL, the event loop)."""
+    stmt = select(ReportRollup.start, ReportRollup.key, cast(ReportRollup.tally, Text)).where(
         ReportRollup.dimension == dimension,
         ReportRollup.grain == grain,
         ReportRollup.start >= start,

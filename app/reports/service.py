@@ -9,6 +9,7 @@ The arithmetic over a month of rows runs in a thread too, off the event loop.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import Counter, defaultdict
 from collections.abc import Callable, Sequence
 from collections.abc import Set as AbstractSet
@@ -111,8 +112,9 @@ class _ExperienceRows:
 
     # The calls read one by one, with their facts.
     calls: list[CallFacts]
-    # (start, key, tally) of the hourly roll-ups of all calls; and (sign, (start, key, tally))
-    # of the groups' roll-ups: to add (1), or to take away (-1, a day's hours outside).
+    # (start, key, tally as JSON text) of the hourly roll-ups of all calls; and (sign, (start,
+    # key, tally)) of the groups' roll-ups: to add (1), or to take away (-1, a day's hours
+    # outside).
     hour_rows: Sequence[Any]
     group_rows: Sequence[tuple[int, Any]]
     # Of the rolled-up repeat calls, those that are their caller's first of the period: per
@@ -163,10 +165,11 @@ def _experience_out(query: ExperienceQuery, service_level_s: float, rows: _Exper
     groups: dict[Any, Tally] = defaultdict(Tally)
     hours: dict[datetime, Tally] = defaultdict(Tally)
     for start, _key, stored in rows.hour_rows:
-        hours[start].merge_json(stored)
+        hours[start].merge_json(json.loads(stored))
     for sign, (_start, key, stored) in rows.group_rows:
         # A roll-up's key is text: an agent's id, or "" for none.
-        groups[(int(key) if key else None) if by_agent else key].merge_json(stored, sign=sign)
+        group = groups[(int(key) if key else None) if by_agent else key]
+        group.merge_json(json.loads(stored), sign=sign)
     for call in rows.calls:
         hours[rollup.floor_hour(call.first_queued_at)].add_call(call)
         groups[call.agent_id if by_agent else call.queue or ""].add_call(call)
