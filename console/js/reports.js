@@ -75,11 +75,12 @@ function mood(sentiment) {
   return parts.length ? parts.map(([k, n]) => `${label(k)} ${n}`).join(", ") : "—";
 }
 
-// Columns of both tables: heading, the cell's text, and whether the figure opens its calls.
+// Columns of both tables: heading, the cell's text, and the calls the figure opens (the filter
+// of GET /api/calls, and how many there are), if it opens any.
 const COLUMNS = [
-  ["Calls", (r) => count(r.calls), true],
+  ["Calls", (r) => count(r.calls), (r) => ({ filter: {}, n: r.calls, what: "Calls", testid: "open-calls" })],
   ["Answered", (r) => count(r.answered)],
-  ["Abandoned", (r) => `${count(r.abandoned)} (${rate(r.abandon_rate)})`],
+  ["Abandoned", (r) => `${count(r.abandoned)} (${rate(r.abandon_rate)})`, (r) => ({ filter: { state: "abandoned" }, n: r.abandoned, what: "Abandoned calls", testid: "open-abandoned" })],
   ["Gave up after (median)", (r) => duration(r.abandon_p50_s)],
   ["Service level", (r) => rate(r.service_level)],
   ["Wait median", (r) => duration(r.wait_p50_s)],
@@ -119,18 +120,10 @@ function renderTable(table, report, keyHeading) {
       "tr",
       { testid: "report-row", dataset: { key: String(group.key) } },
       h("th", { scope: "row" }, name),
-      COLUMNS.map(([, cell, opens]) => {
-        const text = cell(group);
-        if (opens && group.calls > 0) {
-          const by = report.group_by === "queue" ? { queue: group.key } : { agent_id: group.key };
-          const button = h("button", { type: "button", class: "link", testid: "open-calls", onclick: () => showGroupCalls(name, by) }, text);
-          return h("td", { class: "num" }, button);
-        }
-        return h("td", { class: "num" }, text);
-      }),
+      COLUMNS.map(([, cell, opens]) => figureCell(cell(group), opens && opens(group), name, report.group_by === "queue" ? { queue: group.key } : { agent_id: group.key })),
     );
   });
-  const total = h("tr", { class: "total" }, h("th", { scope: "row" }, "All"), COLUMNS.map(([, cell]) => h("td", { class: "num" }, cell(report.total))));
+  const total = h("tr", { class: "total" }, h("th", { scope: "row" }, "All"), COLUMNS.map(([, cell, opens]) => figureCell(cell(report.total), opens && opens(report.total), "all queues", {})));
   replace(table, head, h("tbody", {}, rows.length ? rows : h("tr", {}, h("td", { colspan: COLUMNS.length + 1, class: "muted" }, "No calls in this period.")), total));
 }
 
@@ -227,13 +220,21 @@ function renderCalls(title, calls) {
   panel.scrollIntoView({ block: "start" });
 }
 
-// The calls behind a queue's or an agent's figures: first queued within the period, as the
-// report counts them (the newest 500).
-async function showGroupCalls(name, by) {
+// A figure that opens the calls behind it is a button; any other, its text.
+function figureCell(text, opens, name, by) {
+  if (!opens || !(opens.n > 0)) return h("td", { class: "num" }, text);
+  const title = `${opens.what} of ${by.queue ? label(by.queue) : name}`;
+  const onclick = () => showGroupCalls(title, { ...by, ...opens.filter });
+  return h("td", { class: "num" }, h("button", { type: "button", class: "link", testid: opens.testid, onclick }, text));
+}
+
+// The calls behind a figure: first queued within the period, as the report counts them (the
+// newest 500), of a queue or an agent (or all), in a state if the figure says so.
+async function showGroupCalls(title, by) {
   const { from, to } = state.period;
   const params = new URLSearchParams({ ...by, from: from.toISOString(), to: to.toISOString() });
   const calls = await api(`/api/calls?${params}`);
-  renderCalls(`Calls of ${by.queue ? label(by.queue) : name}`, calls);
+  renderCalls(title, calls);
 }
 
 async function showCallIds(title, ids) {

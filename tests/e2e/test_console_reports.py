@@ -88,6 +88,14 @@ def test_the_experience_view_shows_the_days_calls(
     agents.filter(has_text="Alice").get_by_test_id("open-calls").click()
     expect(rows).to_have_count(1)
     expect(boss.locator(f"[data-testid=call-row][data-call-id='{answered}']")).to_be_visible()
+    # The queue's abandoned calls: the caller who gave up.
+    cards.get_by_test_id("open-abandoned").click()
+    expect(boss.get_by_test_id("calls-title")).to_have_text("Abandoned calls of Cards")
+    expect(rows).to_have_count(1)
+    expect(boss.locator(f"[data-testid=call-row][data-call-id='{gave_up}']")).to_be_visible()
+    # And every call of the period, from the row for all.
+    boss.locator("[data-testid=by-queue] tr.total").get_by_test_id("open-calls").click()
+    expect(rows).to_have_count(3)
 
     # Yesterday had none of them.
     boss.get_by_test_id("period-yesterday").check()
