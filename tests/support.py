@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 import websockets
+from argon2 import PasswordHasher
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -119,9 +120,41 @@ def load_demo(settings: Settings) -> None:
     run_in_thread(in_transaction(settings, demo_data.load))
 
 
+# argon2id at its cheapest: the demo's passwords and PINs are checked in almost every test, and a
+# check costs what the stored hash says, so the templates' hashes are cheap ones. What the app
+# itself hashes (new users, customers, the unknown user's dummy) keeps its own strength.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def cheapen_demo_secrets(db_url: str) -> None:
+    """The demo users' passwords and customers' PINs, hashed again by CHEAP_HASHER."""
+    from app import demo as demo_data
+
+    async def rehash() -> None:
+        engine = create_async_engine(db_url, poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE users SET password_hash = :hash"),
+                    {"hash": CHEAP_HASHER.hash(demo_data.DEMO_PASSWORD)},
+                )
+                await conn.execute(
+                    text("UPDATE customers SET pin_hash = :hash WHERE account_number = :account"),
+                    [
+                        {"hash": CHEAP_HASHER.hash(pin), "account": account}
+                        for _, account, pin, *_ in demo_data.CUSTOMERS
+                    ],
+                )
+        finally:
+            await engine.dispose()
+
+    run_in_thread(rehash())
+
+
 class Templates:
     """Databases built once per session and copied for each test: migrated (app.migrate), and
-    with or without the demo data (whose argon2 hashes cost tens of ms each).
+    with or without the demo data (whose argon2 hashes cost tens of ms each; see
+    cheapen_demo_secrets for the checks of them).
 
     An SQLite template is a file, copied. A PostgreSQL one is a database next to PG_URL's (which
     the tests that use PG_URL itself keep to themselves), and each test gets a fresh copy of it.
@@ -146,6 +179,7 @@ class Templates:
         in_thread(upgrade, url)
         if demo:
             load_demo(make_settings(url))
+            cheapen_demo_secrets(url)
 
     def sqlite(self, target: Path, *, demo: bool) -> str:
         """A copy of the SQLite template at target; its URL."""
