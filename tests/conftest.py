@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from collections.abc import AsyncIterator, Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,30 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """The browser tests last, in their order: their session's browser keeps an event loop
     running in the main thread (tests/e2e/conftest.py), where the asyncio tests run theirs."""
     items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def flows_read_once() -> Iterator[None]:
+    """Each live server's lifespan reads its phone tree (app.main's load_flow): parsed and
+    checked once per file and content here, not once per server, as one process would."""
+    from app import main
+    from ivr.flow import Flow, default_flow_path, load_flow
+
+    parsed: dict[tuple[str, bytes], Flow] = {}
+
+    def read(path: str | os.PathLike[str] | None = None) -> Flow:
+        file = Path(path) if path is not None else default_flow_path()
+        try:
+            key = (str(file.resolve()), file.read_bytes())
+        except OSError:
+            return load_flow(path)  # it says what is wrong
+        if key not in parsed:
+            parsed[key] = load_flow(path)
+        return parsed[key]
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(main, "load_flow", read)
+        yield
 
 
 @pytest.fixture(scope="session")
@@ -44,13 +69,14 @@ def server_factory(db_url: str) -> Iterator[Callable[..., LiveServer]]:
     started: list[LiveServer] = []
 
     def make(**overrides: Any) -> LiveServer:
-        if overrides.get("demo", True) is False:
+        if overrides.pop("demo", True) is False:
             pytest.fail(
                 "server_factory's database holds the demo data already (db_url): start a server "
                 "without it with start_server(db_url, demo=False) in a test that does not use "
                 "server_factory"
             )
-        live = start_server(db_url, **overrides)
+        # demo=False: the copy holds the demo data, so there is nothing to load.
+        live = start_server(db_url, demo=False, **overrides)
         started.append(live)
         return live
 

@@ -262,10 +262,30 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.exit_asked = asyncio.Event()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
         self.ready.set()
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop of ticks (the Date header, should_exit), except that a stop wakes it
+        at once: each test stops its servers, and would otherwise wait for the next tick."""
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self.exit_asked.wait()
+
+    def stop(self) -> None:
+        """Ask the server, from another thread, to shut down."""
+        self.should_exit = True
+        if self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed already
+                self.loop.call_soon_threadsafe(self.exit_asked.set)
 
 
 @dataclass
@@ -279,7 +299,7 @@ class LiveServer:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.stop()
             self._thread.join(timeout=DEADLINE)
 
 
