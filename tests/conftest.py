@@ -11,12 +11,6 @@ import pytest
 from support import Api, LiveServer, Templates, Ws, start_server
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The browser tests last, in their order: their session's browser keeps an event loop
-    running in the main thread (tests/e2e/conftest.py), where the asyncio tests run theirs."""
-    items.sort(key=lambda item: item.get_closest_marker("browser") is not None)
-
-
 @pytest.fixture(scope="session", autouse=True)
 def flows_read_once() -> Iterator[None]:
     """Each live server's lifespan reads its phone tree (app.main's load_flow): parsed and

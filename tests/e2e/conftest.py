@@ -74,10 +74,10 @@ def server(tmp_path: Path, server_env: dict[str, str], templates: Templates) -> 
         live.stop()
 
 
-# One browser for the session: sync Playwright keeps an event loop running in this thread while
-# it is open, which would break asyncio tests run after it, so tests/conftest.py runs the
-# browser tests last.
-@pytest.fixture(scope="session")
+# One browser for the whole of tests/e2e, closed after its last test: sync Playwright keeps an
+# event loop running in this thread while it is open, which would break the asyncio tests that
+# run after tests/e2e.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
