@@ -11,6 +11,25 @@ import pytest
 from support import Api, LiveServer, Templates, Ws, start_server
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """What must not run beside itself under pytest-xdist (`--dist loadgroup`) shares a group,
+    and so one worker, in collection order.
+
+    `services`: what uses PG_URL's database itself (resetting it), Redis (one server, one
+    channel of events) or several server processes. A test on a copy of a PostgreSQL template
+    (db_url) is not among them: each worker has templates of its own (support.Templates).
+    `browser`: the e2e tests, each with a live server and a Chromium; one package-scoped browser.
+    """
+    for item in items:
+        shared = item.get_closest_marker("redis") or item.get_closest_marker("slow")
+        if item.get_closest_marker("postgres") and "db_url" not in item.fixturenames:
+            shared = True
+        if shared:
+            item.add_marker(pytest.mark.xdist_group("services"))
+        elif item.get_closest_marker("browser"):
+            item.add_marker(pytest.mark.xdist_group("browser"))
+
+
 @pytest.fixture(scope="session", autouse=True)
 def flows_read_once() -> Iterator[None]:
     """Each live server's lifespan reads its phone tree (app.main's load_flow): parsed and

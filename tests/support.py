@@ -157,13 +157,18 @@ class Templates:
     cheapen_demo_secrets for the checks of them).
 
     An SQLite template is a file, copied. A PostgreSQL one is a database next to PG_URL's (which
-    the tests that use PG_URL itself keep to themselves), and each test gets a fresh copy of it.
+    the tests that use PG_URL itself keep to themselves: see tests/conftest.py), one per
+    pytest-xdist worker, and each test gets a fresh copy of it.
     """
 
     def __init__(self, directory: Path, pg_url: str = PG_URL) -> None:
         self.directory = directory
         self.pg_url = pg_url
         base = make_url(pg_url).database or "test"
+        # Each pytest-xdist worker has databases of its own; PG_URL's itself stays shared.
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker is not None:
+            base = f"{base}_{worker}"
         self.pg_base = base
         # Two copies take turns: see postgres().
         self.pg_copies = (f"{base}_copy_a", f"{base}_copy_b")
