@@ -11,6 +11,8 @@ import pytest
 from support import Api, LiveServer, Templates, Ws, start_server
 
 
+# tryfirst: pytest-xdist reads the groups in a hook of its own, which must come after this one.
+@pytest.hookimpl(tryfirst=True)
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     """What must not run beside itself under pytest-xdist (`--dist loadgroup`) shares a group,
     and so one worker, in collection order.
