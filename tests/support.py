@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import httpx
 import uvicorn
 import websockets
+from argon2 import PasswordHasher
 from sqlalchemy import make_url, text
 from sqlalchemy.exc import DBAPIError
 from sqlalchemy.ext.asyncio import create_async_engine
@@ -119,18 +120,55 @@ def load_demo(settings: Settings) -> None:
     run_in_thread(in_transaction(settings, demo_data.load))
 
 
+# argon2id at its cheapest: the demo's passwords and PINs are checked in almost every test, and a
+# check costs what the stored hash says, so the templates' hashes are cheap ones. What the app
+# itself hashes (new users, customers, the unknown user's dummy) keeps its own strength.
+CHEAP_HASHER = PasswordHasher(time_cost=1, memory_cost=8, parallelism=1)
+
+
+def cheapen_demo_secrets(db_url: str) -> None:
+    """The demo users' passwords and customers' PINs, hashed again by CHEAP_HASHER."""
+    from app import demo as demo_data
+
+    async def rehash() -> None:
+        engine = create_async_engine(db_url, poolclass=NullPool)
+        try:
+            async with engine.begin() as conn:
+                await conn.execute(
+                    text("UPDATE users SET password_hash = :hash"),
+                    {"hash": CHEAP_HASHER.hash(demo_data.DEMO_PASSWORD)},
+                )
+                await conn.execute(
+                    text("UPDATE customers SET pin_hash = :hash WHERE account_number = :account"),
+                    [
+                        {"hash": CHEAP_HASHER.hash(pin), "account": account}
+                        for _, account, pin, *_ in demo_data.CUSTOMERS
+                    ],
+                )
+        finally:
+            await engine.dispose()
+
+    run_in_thread(rehash())
+
+
 class Templates:
     """Databases built once per session and copied for each test: migrated (app.migrate), and
-    with or without the demo data (whose argon2 hashes cost tens of ms each).
+    with or without the demo data (whose argon2 hashes cost tens of ms each; see
+    cheapen_demo_secrets for the checks of them).
 
     An SQLite template is a file, copied. A PostgreSQL one is a database next to PG_URL's (which
-    the tests that use PG_URL itself keep to themselves), and each test gets a fresh copy of it.
+    the tests that use PG_URL itself keep to themselves: see tests/conftest.py), one per
+    pytest-xdist worker, and each test gets a fresh copy of it.
     """
 
     def __init__(self, directory: Path, pg_url: str = PG_URL) -> None:
         self.directory = directory
         self.pg_url = pg_url
         base = make_url(pg_url).database or "test"
+        # Each pytest-xdist worker has databases of its own; PG_URL's itself stays shared.
+        worker = os.environ.get("PYTEST_XDIST_WORKER")
+        if worker is not None:
+            base = f"{base}_{worker}"
         self.pg_base = base
         # Two copies take turns: see postgres().
         self.pg_copies = (f"{base}_copy_a", f"{base}_copy_b")
@@ -146,6 +184,7 @@ class Templates:
         in_thread(upgrade, url)
         if demo:
             load_demo(make_settings(url))
+            cheapen_demo_secrets(url)
 
     def sqlite(self, target: Path, *, demo: bool) -> str:
         """A copy of the SQLite template at target; its URL."""
@@ -228,10 +267,30 @@ class _Server(uvicorn.Server):
     def __init__(self, config: uvicorn.Config) -> None:
         super().__init__(config)
         self.ready = threading.Event()
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self.exit_asked = asyncio.Event()
 
     async def startup(self, sockets: list[socket.socket] | None = None) -> None:
+        self.loop = asyncio.get_running_loop()
         await super().startup(sockets)
         self.ready.set()
+
+    async def main_loop(self) -> None:
+        """uvicorn's loop of ticks (the Date header, should_exit), except that a stop wakes it
+        at once: each test stops its servers, and would otherwise wait for the next tick."""
+        counter = 0
+        while not await self.on_tick(counter):
+            counter = (counter + 1) % 864000
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(0.1):
+                    await self.exit_asked.wait()
+
+    def stop(self) -> None:
+        """Ask the server, from another thread, to shut down."""
+        self.should_exit = True
+        if self.loop is not None:
+            with contextlib.suppress(RuntimeError):  # its loop has closed already
+                self.loop.call_soon_threadsafe(self.exit_asked.set)
 
 
 @dataclass
@@ -245,7 +304,7 @@ class LiveServer:
 
     def stop(self) -> None:
         if self._server is not None and self._thread is not None:
-            self._server.should_exit = True
+            self._server.stop()
             self._thread.join(timeout=DEADLINE)
 
 

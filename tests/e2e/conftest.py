@@ -1,13 +1,15 @@
-"""End-to-end fixtures: a real `tellonce serve --demo` process, headless Chromium, an IVR client."""
+"""End-to-end fixtures: a live server on a socket, headless Chromium, an IVR client.
+
+The server runs in a thread of the test process (support.start_server, with `tellonce serve`'s
+uvicorn settings), not as a `tellonce serve` process: the browser needs the socket, and the
+command itself has its own tests (tests/test_cli.py, tests/ivr/). A process would cost each test
+an interpreter's start and the app's imports.
+"""
 
 from __future__ import annotations
 
 import os
 import shutil
-import socket
-import subprocess
-import sys
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,16 +17,13 @@ from typing import Any
 
 import httpx
 import pytest
-from support import Templates
+from support import IVR_KEY, LiveServer, Templates, start_server
 
 playwright_sync = pytest.importorskip("playwright.sync_api")
 from playwright.sync_api import Browser, BrowserContext, Page, expect  # noqa: E402
 
 CHROMIUM = os.environ.get("TELLONCE_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking"]
-SECRET = "e2e-secret-key-0123456789-abcdefghijklmnop"
-IVR_KEY = "e2e-ivr-key-0123456789-abcdefgh"
-START_DEADLINE_S = 60.0
 VIEWPORT = {"width": 1280, "height": 720}
 # Long enough that no offer times out while a test is looking at it.
 OFFER_TIMEOUT_S = "120"
@@ -32,18 +31,10 @@ OFFER_TIMEOUT_S = "120"
 expect.set_options(timeout=10_000)
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
 @dataclass
 class Server:
     url: str
-    process: subprocess.Popen[bytes]
-    log: Path
+    live: LiveServer
 
     def token(self, username: str, password: str = "demo") -> str:
         response = httpx.post(
@@ -62,6 +53,7 @@ class Server:
 
 
 def tellonce_command() -> list[str]:
+    """The installed command, for tests that run it beside the server (`tellonce ivr`)."""
     exe = shutil.which("tellonce")
     if exe is None:
         pytest.skip("the `tellonce` command is not installed (pip install -e .)")
@@ -70,70 +62,31 @@ def tellonce_command() -> list[str]:
 
 @pytest.fixture
 def server_env(request: pytest.FixtureRequest) -> dict[str, str]:
-    """Extra settings for the server; a test sets them with indirect parametrization."""
+    """Extra settings for the server, named as `tellonce serve` reads them from the environment
+    (TELLONCE_OFFER_TIMEOUT_S...); a test sets them with indirect parametrization."""
     return dict(getattr(request, "param", {}))
 
 
 @pytest.fixture
 def server(tmp_path: Path, server_env: dict[str, str], templates: Templates) -> Iterator[Server]:
-    """A fresh server with the demo data, in its own directory and SQLite file.
-
-    The file (the default, ./tellonce.db) starts as a copy of the session's demo template, so
-    `serve --demo` finds the schema and the demo data there and hashes no demo secret again.
-    """
-    port = free_port()
-    env = {
-        **os.environ,
-        "TELLONCE_SECRET_KEY": SECRET,
-        "TELLONCE_IVR_API_KEY": IVR_KEY,
-        "TELLONCE_OFFER_TIMEOUT_S": OFFER_TIMEOUT_S,
-        "PYTHONUNBUFFERED": "1",
-    }
-    for name in ("TELLONCE_DATABASE_URL", "TELLONCE_REDIS_URL", "TELLONCE_WRAPUP_S"):
-        env.pop(name, None)
-    env.update(server_env)
-    if "TELLONCE_DATABASE_URL" not in env:
-        templates.sqlite(tmp_path / "tellonce.db", demo=True)
-    log = tmp_path / "server.log"
-    with log.open("wb") as out:
-        process = subprocess.Popen(
-            [*tellonce_command(), "serve", "--port", str(port), "--demo"],
-            cwd=tmp_path,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + START_DEADLINE_S
+    """A fresh server with the demo data, on its own SQLite file: a copy of the session's demo
+    template, so no demo secret is hashed again."""
+    settings: dict[str, Any] = {"offer_timeout_s": OFFER_TIMEOUT_S}
+    settings.update(
+        (name.removeprefix("TELLONCE_").lower(), value) for name, value in server_env.items()
+    )
+    db_url = templates.sqlite(tmp_path / "tellonce.db", demo=True)
+    live = start_server(db_url, **settings)
     try:
-        while True:
-            if process.poll() is not None:
-                pytest.fail(f"tellonce serve exited early:\n{log.read_text()}")
-            try:
-                if httpx.get(f"{url}/docs", timeout=1).status_code == 200:
-                    break
-            except httpx.TransportError:
-                pass
-            if time.monotonic() > deadline:
-                pytest.fail(
-                    f"tellonce serve did not answer within {START_DEADLINE_S}s:\n{log.read_text()}"
-                )
-            time.sleep(0.1)  # polling a starting process, not synchronising with the page
-        yield Server(url=url, process=process, log=log)
+        yield Server(url=live.base_url, live=live)
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
-        if os.environ.get("TELLONCE_E2E_SHOW_LOG"):
-            sys.stderr.write(log.read_text())
+        live.stop()
 
 
-# Module scope, not session: sync Playwright keeps an event loop running in this thread while
-# it is open, which would break the asyncio tests that run after tests/e2e.
-@pytest.fixture(scope="module")
+# One browser for the whole of tests/e2e, closed after its last test: sync Playwright keeps an
+# event loop running in this thread while it is open, which would break the asyncio tests that
+# run after tests/e2e.
+@pytest.fixture(scope="package")
 def browser() -> Iterator[Browser]:
     if not Path(CHROMIUM).exists():
         pytest.skip(f"no Chromium at {CHROMIUM}")
