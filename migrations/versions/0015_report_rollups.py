@@ -49,9 +49,7 @@ def upgrade() -> None:
             sa.Column("repeats", sa.Boolean(), server_default=sa.text("false"), nullable=False)
         )
         for name in ("prev_repeat_at", "prev_repeat_in_queue_at", "prev_repeat_of_agent_at"):
-            batch_op.add_column(
-                sa.Column(name, app.db.UTCDateTime(timezone=True), nullable=True)
-            )
+            batch_op.add_column(sa.Column(name, app.db.UTCDateTime(timezone=True), nullable=True))
         batch_op.create_index(
             "ix_calls_not_rolled_up",
             ["first_queued_at"],
