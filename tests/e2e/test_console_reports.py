@@ -108,7 +108,7 @@ def test_the_experience_view_shows_the_days_calls(
 
 
 def test_the_experience_view_shows_what_the_simulator_did(
-    server: Server, open_page: Callable[..., Page]
+    server: Server, sign_in: Callable[..., Page]
 ) -> None:
     """`tellonce ivr --calls` places random calls; with no agent signed in, the callers give up
     after a second or so. The view shows the API's figures for today, hour by hour too."""
@@ -125,11 +125,7 @@ def test_the_experience_view_shows_what_the_simulator_did(
     total = report["total"]
     assert total["calls"] > 0 and total["abandoned"] > 0
 
-    boss = open_page()
-    boss.goto("/")
-    boss.get_by_label("Username").fill("super")
-    boss.get_by_label("Password").fill("demo")
-    boss.get_by_test_id("signin-submit").click()
+    boss = sign_in("super")
     boss.get_by_test_id("reports-link").click()
     expect(boss.get_by_test_id("total-calls")).to_have_text(str(total["calls"]))
     for group in report["groups"]:
