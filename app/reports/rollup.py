@@ -24,7 +24,7 @@ from typing import Any
 from sqlalchemy import Executable
 
 from app.calls.models import Call
-from app.calls.states import CallState
+from app.calls.states import FINAL_STATES, CallState
 from app.context import AppContext
 from app.db import DbSession
 from app.reports import repository
@@ -199,7 +199,7 @@ def to_facts(rows: Iterable[Any], history: Iterable[Any]) -> list[tuple[Any, Cal
             queue=r.queue,
             agent_id=r.agent_id,
             first_queued_at=at,
-            final=state in (CallState.ended, CallState.abandoned),
+            final=state in FINAL_STATES,
             abandoned=state == CallState.abandoned,
             first_connected_at=r.first_connected_at,
             ended_at=r.ended_at,

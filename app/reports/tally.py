@@ -18,7 +18,7 @@ from __future__ import annotations
 import bisect
 import math
 from collections import Counter
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from operator import add, neg
@@ -233,13 +233,6 @@ class Tally:
             "repeat_callers": repeat_callers,
             "sentiment": {m: self[f"sentiment_{m}"] for m in SENTIMENTS},
         }
-
-
-def of_calls(calls: Iterable[CallFacts]) -> Tally:
-    tally = Tally()
-    for call in calls:
-        tally.add_call(call)
-    return tally
 
 
 def _per_100(count: int, calls: int) -> float | None:
