@@ -148,6 +148,8 @@ def test_reject_returns_call_and_keyboard_accepts(ivr: Ivr, sign_in: Callable[..
     # Not offered to Alice again; Bob, going available, gets it and accepts with Alt+A.
     set_status(bob, "available")
     expect(bob.get_by_test_id("offer")).to_have_attribute("data-call-id", str(call_id))
+    # The key goes to the page in front: Alice's page was opened, and last used, before Bob's.
+    bob.bring_to_front()
     bob.keyboard.press("Alt+a")
     expect(bob.get_by_test_id("pop-state")).to_have_text("Connected")
     expect(alice.get_by_test_id("offer")).to_be_hidden()
