@@ -60,32 +60,43 @@ class Centre:
         result: dict[str, Any] = await http.request("POST", "/api/auth/token", form=form)
         return result
 
-    async def create_user(self, username: str, role: str) -> None:
+    async def create_user(
+        self, username: str, role: str, *, skills: list[str] | None = None
+    ) -> None:
         body = {
             "username": username,
             "password": PASSWORD,
             "display_name": username,
             "role": role,
-            "skills": SKILLS if role == "agent" else [],
+            "skills": (SKILLS if skills is None else skills) if role == "agent" else [],
         }
         await self.http[0].request("POST", "/api/users", body=body, token=self.super_token)
 
-    async def add_agents(self, count: int, *, prefix: str = "agent") -> None:
-        """Create, sign in and connect count agents, and set them available."""
+    async def add_agents(
+        self,
+        count: int,
+        *,
+        prefix: str = "agent",
+        skills: list[str] | None = None,
+        available: bool = True,
+    ) -> None:
+        """Create, sign in and connect count agents (with every skill unless told), and set
+        them available unless told."""
         start = len(self.agents)
 
         async def one(i: int) -> Agent:
             username = f"{prefix}{i:05d}"
-            await self.create_user(username, "agent")
+            await self.create_user(username, "agent", skills=skills)
             http = self.http[i % len(self.http)]
             token = await self.login(username, http)
             socket = Socket(http.port, token["access_token"], token["user"]["id"])
             agent = Agent(username, socket.token, socket.user_id, http, socket)
             socket.on_event = lambda _s, raw, now, agent=agent: self._event(agent, raw, now)
             await socket.open()
-            await http.request(
-                "PUT", "/api/me/status", body={"status": "available"}, token=agent.token
-            )
+            if available:
+                await http.request(
+                    "PUT", "/api/me/status", body={"status": "available"}, token=agent.token
+                )
             return agent
 
         jobs = (one(i) for i in range(start, start + count))

@@ -155,8 +155,19 @@ async def active_escalations(session: DbSession) -> Sequence[Call]:
     return (await session.scalars(_ACTIVE_ESCALATIONS)).all()
 
 
+class QueuedCall(NamedTuple):
+    """What matching weighs of a queued call. Only the call it offers is loaded whole: calls
+    left waiting where no agent is free would otherwise be loaded, every one, at each match."""
+
+    id: int
+    queue: str | None
+    rejected_by: list[int] | None
+    rejected_at: datetime | None
+    prefer_agent_id: int | None
+
+
 _QUEUED = (
-    select(Call)
+    select(Call.id, Call.queue, Call.rejected_by, Call.rejected_at, Call.prefer_agent_id)
     .where(Call.state == CallState.queued)
     .order_by(*OFFER_ORDER)
     .limit(bindparam("limit"))
@@ -167,12 +178,14 @@ _QUEUED_IN = _QUEUED.where(Call.queue.in_(bindparam("queues", expanding=True)))
 
 async def queued(
     session: DbSession, *, queues: Collection[str] | None, limit: int
-) -> Sequence[Call]:
+) -> list[QueuedCall]:
     """Queued calls (of `queues`) in offer order, locked; rows others hold are skipped."""
     if queues is None:
-        return (await session.scalars(_QUEUED, {"limit": limit})).all()
-    params = {"limit": limit, "queues": sorted(queues)}
-    return (await session.scalars(_QUEUED_IN, params)).all()
+        rows = (await session.execute(_QUEUED, {"limit": limit})).all()
+    else:
+        params = {"limit": limit, "queues": sorted(queues)}
+        rows = (await session.execute(_QUEUED_IN, params)).all()
+    return [QueuedCall(*row) for row in rows]
 
 
 _DUE_OFFERS = (

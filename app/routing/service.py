@@ -26,6 +26,10 @@ from app.users.models import AgentStatus, User
 # for then waits until it ends.
 ENGAGED = (AgentStatus.offered, AgentStatus.busy, AgentStatus.wrapup)
 MATCH_BATCH = 200
+# Queued calls read at first by a match: enough for the usual few free agents. Only when all of
+# them are taken by calls no free agent can answer, and someone is free still, does the match
+# read further, in the queues that free agents serve.
+FIRST_LOOK = 20
 
 
 def wake_router(uow: UnitOfWork) -> None:
@@ -169,42 +173,70 @@ async def match(uow: UnitOfWork, *, now: datetime) -> int:
     # Every agent busy, however long the queues: one read of an index, not of the waiting calls.
     if not await users.any_available(session):
         return 0
-    queued = await calls.queued(session, queues=None, limit=MATCH_BATCH)
-    if len(queued) == MATCH_BATCH:
-        # More may wait behind these: take the first calls that some free agent can answer.
+    matching = _Matching(uow, now)
+    heads = await calls.queued(session, queues=None, limit=FIRST_LOOK)
+    await matching.offer_each(heads)
+    if len(heads) == FIRST_LOOK and await users.any_available(session):
+        # More wait behind these, and someone is still free: the first calls that some free
+        # agent can answer. Calls of a queue nobody free serves are never read past the first
+        # look, however many of them wait.
         skills = await users.free_skills(session)
-        queued = await calls.queued(session, queues=skills, limit=MATCH_BATCH)
-    offered = 0
-    exhausted: set[str | None] = set()
-    reoffer_after = timedelta(seconds=uow.ctx.settings.reoffer_after_s)
-    for call in queued:
-        if call.queue in exhausted or call.queue is None:
-            continue
-        rejected = [int(i) for i in call.rejected_by or []]
+        await matching.offer_each(await calls.queued(session, queues=skills, limit=MATCH_BATCH))
+    return matching.offered
+
+
+class _Matching:
+    """One pass of match over the heads of the queues, in offer order."""
+
+    def __init__(self, uow: UnitOfWork, now: datetime) -> None:
+        self.uow = uow
+        self.now = now
+        self.offered = 0
+        # Queues with no free agent left for a call that rejected nobody.
+        self.exhausted: set[str] = set()
+        self.reoffer_after = timedelta(seconds=uow.ctx.settings.reoffer_after_s)
+
+    async def offer_each(self, heads: Sequence[calls.QueuedCall]) -> None:
+        for head in heads:
+            if head.queue is None or head.queue in self.exhausted:
+                continue
+            agent = await self._agent_for(head, head.queue)
+            if agent is None:
+                continue
+            # Locked by the read of the heads: the session's own copy if it holds the call,
+            # else a read.
+            call = await calls.get(self.uow.session, head.id)
+            assert call is not None, "a locked row cannot be deleted"
+            await offer(self.uow, call, agent, self.now)
+            self.offered += 1
+
+    async def _agent_for(self, head: calls.QueuedCall, queue: str) -> User | None:
+        session = self.uow.session
+        rejected = [int(i) for i in head.rejected_by or []]
         agent = None
-        if call.prefer_agent_id is not None and call.prefer_agent_id not in rejected:
+        if head.prefer_agent_id is not None and head.prefer_agent_id not in rejected:
             # A repeat caller goes first to the agent who handled their earlier call, when that
             # agent is free and has the skill; else to whoever the usual rule picks.
-            agent = await users.free_agent(session, queue=call.queue, only=call.prefer_agent_id)
+            agent = await users.free_agent(session, queue=queue, only=head.prefer_agent_id)
         if agent is None:
-            agent = await users.free_agent(session, queue=call.queue, excluding=rejected)
-        if agent is None and rejected and _may_reoffer(call, now, reoffer_after):
+            agent = await users.free_agent(session, queue=queue, excluding=rejected)
+        if (
+            agent is None
+            and rejected
+            and _may_reoffer(head.rejected_at, self.now, self.reoffer_after)
+        ):
             # Nobody else can take it: back to whoever of those who rejected it is free.
-            agent = await users.free_agent(session, queue=call.queue)
-        if agent is None:
-            if not rejected:
-                exhausted.add(call.queue)
-            continue
-        await offer(uow, call, agent, now)
-        offered += 1
-    return offered
+            agent = await users.free_agent(session, queue=queue)
+        if agent is None and not rejected:
+            self.exhausted.add(queue)
+        return agent
 
 
-def _may_reoffer(call: Call, now: datetime, after: timedelta) -> bool:
+def _may_reoffer(rejected_at: datetime | None, now: datetime, after: timedelta) -> bool:
     """A call whose rejecters are the only agents left: due again to them once `after` has
     passed since the last rejection (the routing loop's passes, at least every poll interval,
     find it then)."""
-    return call.rejected_at is None or now >= call.rejected_at + after
+    return rejected_at is None or now >= rejected_at + after
 
 
 async def expire_offers(uow: UnitOfWork, *, now: datetime) -> int:

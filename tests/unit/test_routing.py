@@ -96,6 +96,43 @@ async def test_another_agent_coming_free_takes_a_rejected_call_first(
     assert await state_of(ctx, call.id) == (CallState.offered, newcomer.id)
 
 
+async def test_callers_nobody_free_can_answer_hold_up_no_one_behind_them(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    # More calls than a match reads at first wait, longest of all, where no free agent serves.
+    for _ in range(routing.FIRST_LOOK + 5):
+        await make.call(queue="escalations", waited_s=600)
+    billing = await make.agent(skills=["billing"])
+    behind = await make.call(queue="billing", waited_s=5)
+
+    assert await match(in_uow) == 1
+    assert await state_of(ctx, behind.id) == (CallState.offered, billing.id)
+
+
+async def test_an_agent_who_rejected_every_call_at_the_head_gets_the_next_one(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    picky = await make.agent()
+    for _ in range(routing.FIRST_LOOK + 5):
+        await make.call(waited_s=600, rejected_by=[picky.id], rejected_at=utcnow())
+    behind = await make.call(waited_s=5)
+
+    assert await match(in_uow) == 1
+    assert await state_of(ctx, behind.id) == (CallState.offered, picky.id)
+
+
+async def test_one_free_agent_and_a_long_queue_make_one_offer_to_the_longest_waiting(
+    ctx: AppContext, make: Factory, in_uow: InUow
+) -> None:
+    agent = await make.agent()
+    longest = await make.call(waited_s=900)
+    for n in range(routing.FIRST_LOOK * 2):
+        await make.call(waited_s=600 - n)
+
+    assert await match(in_uow) == 1
+    assert await state_of(ctx, longest.id) == (CallState.offered, agent.id)
+
+
 async def test_away_and_busy_agents_get_nothing(
     ctx: AppContext, make: Factory, in_uow: InUow
 ) -> None:
